@@ -1,0 +1,296 @@
+"""Ground states of a batch of Hermitian matrices H (B, N, N): the seven state methods.
+
+Every solver takes the batch at once (no Python loop over rows). The iterative ones start from
+``start`` (the previous pass's states) when given, stop a row as soon as its relative residual
+||H psi - E psi|| / (||H||_F / sqrt(N)) drops below ``tol``, and never run more than
+``iterations`` steps. Rows still iterating are compacted, so converged rows cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+Result = tuple[np.ndarray, np.ndarray]  # energies (B,), states (B, N)
+_EXACT_RESIDUAL = 1e-10  # EIGS has no tol on the wire: it converges like an exact method
+
+
+def ground_states(
+    H: np.ndarray, state: Mapping[str, Any], start: np.ndarray | None,
+    rng: np.random.Generator,
+) -> Result:
+    """Solve with the method of validated ``state`` parameters (``params.validate_state``)."""
+    method = state["state_method"]
+    if method == "NP_EIGH":
+        return np_eigh(H)
+    if method == "EIGH":
+        return scipy_eigh(H)
+    x0 = _start(H, start, rng)
+    if method == "EIGS":
+        return lanczos(H, x0, rng)
+    if method == "LOBPCG_FAST":
+        return lobpcg(H, x0, state["iterations"], state["tol"])
+    if method == "LOBPCB":
+        return block_lobpcg(H, x0, state["iterations"], state["tol"], rng)
+    if method == "POWER_ITER":
+        return power_iteration(H, x0, state["iterations"], state["tol"], state["max_eig_iter"], rng)
+    if method == "GRAD":
+        return rayleigh_descent(H, x0, state["iterations"], state["learning_rate"])
+    raise ValueError(f"unknown state_method {method!r}")  # params.STATE rejects it first
+
+
+def np_eigh(H: np.ndarray) -> Result:
+    vals, vecs = np.linalg.eigh(H)
+    return vals[:, 0].copy(), np.ascontiguousarray(vecs[:, :, 0])
+
+
+def scipy_eigh(H: np.ndarray) -> Result:
+    vals, vecs = scipy.linalg.eigh(H, subset_by_index=[0, 0], check_finite=False)
+    return vals[:, 0].copy(), np.ascontiguousarray(vecs[:, :, 0])
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _start(H: np.ndarray, start: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    if start is not None:
+        return _normalize(np.array(start, dtype=np.complex128))
+    shape = H.shape[:2]
+    return _normalize(rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+
+
+def _matvec(H: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.matmul(H, x[..., None])[..., 0]
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise <a|b>."""
+    return np.einsum("bi,bi->b", a.conj(), b)
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("bi,bi->b", x.real, x.real) + np.einsum("bi,bi->b", x.imag, x.imag))
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(_norm(x), 1e-300)[:, None]
+
+
+def rms_scale(H: np.ndarray) -> np.ndarray:
+    """||H||_F / sqrt(N): the root-mean-square eigenvalue, the unit of the relative residual."""
+    flat = H.reshape(len(H), -1).view(np.float64)
+    return np.sqrt(np.einsum("bi,bi->b", flat, flat) / H.shape[-1]) + 1e-300
+
+
+def _iterate(
+    H: np.ndarray, x: np.ndarray, iterations: int, tol: float,
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]],
+                   tuple[np.ndarray, np.ndarray]],
+    state: dict[str, np.ndarray] | None = None,
+) -> Result:
+    """Drive a one-vector iteration: keep (x, Hx), step only the rows not yet converged.
+
+    ``step(H, x, Hx, theta, extra)`` returns the new (x, Hx) for the rows it is given; ``extra``
+    holds per-row arrays (search directions...) compacted along with the rows.
+    """
+    extra = dict(state or {})
+    Hx = _matvec(H, x)
+    theta = np.real(_dot(x, Hx))
+    limit = tol * rms_scale(H)
+    active = np.flatnonzero(_norm(Hx - theta[:, None] * x) > limit)
+    for _ in range(iterations):
+        if active.size == 0:
+            break
+        sub = {k: v[active] for k, v in extra.items()}
+        xa, Hxa = step(H[active], x[active], Hx[active], theta[active], sub)
+        for k, v in sub.items():
+            extra[k][active] = v
+        x[active], Hx[active] = xa, Hxa
+        theta[active] = np.real(_dot(xa, Hxa))
+        residual = _norm(Hxa - theta[active][:, None] * xa)
+        active = active[residual > limit[active]]
+    return theta, x
+
+
+# ---------------------------------------------------------------- LOBPCG
+
+
+def lobpcg(H: np.ndarray, x0: np.ndarray, iterations: int, tol: float) -> Result:
+    """Single-vector LOBPCG: Rayleigh-Ritz on span{x, residual, previous step}."""
+    batch, n = x0.shape
+    extra = {"p": np.zeros((batch, n), dtype=np.complex128), "has_p": np.zeros(batch, bool)}
+
+    def step(Hs: np.ndarray, x: np.ndarray, Hx: np.ndarray, theta: np.ndarray,
+             ex: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        w = _orthonormal_to(Hx - theta[:, None] * x, [x])
+        p, has_p = ex["p"], ex["has_p"]
+        p = _orthonormal_to(p, [x, w])
+        usable = has_p & (_norm(p) > 0.5)
+        basis = np.stack([x, w, np.where(usable[:, None], p, 0)], axis=2)  # (b, n, 3)
+        Hb = np.stack([Hx, _matvec(Hs, w), _matvec(Hs, basis[:, :, 2])], axis=2)
+        T = basis.conj().transpose(0, 2, 1) @ Hb
+        T = 0.5 * (T + T.conj().transpose(0, 2, 1))
+        # An unusable third direction must never be chosen: park it far above the spectrum.
+        T[~usable, 2, :] = 0
+        T[~usable, :, 2] = 0
+        T[~usable, 2, 2] = np.abs(T[~usable]).sum(axis=(1, 2)) + 1.0
+        _, Y = np.linalg.eigh(T)
+        y = Y[:, :, 0]
+        step_dir = basis[:, :, 1:] @ y[:, 1:, None]
+        x_new = basis @ y[:, :, None]
+        Hx_new = Hb @ y[:, :, None]
+        ex["p"] = _normalize(step_dir[:, :, 0])
+        ex["has_p"] = np.ones(len(x), bool)
+        scale = 1.0 / np.maximum(_norm(x_new[:, :, 0]), 1e-300)
+        return x_new[:, :, 0] * scale[:, None], Hx_new[:, :, 0] * scale[:, None]
+
+    return _iterate(H, x0.copy(), iterations, tol, step, extra)
+
+
+def _orthonormal_to(v: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """v made orthogonal to the orthonormal ``others`` (twice, for stability), then unit length;
+    rows whose v lies in their span come back as zero."""
+    before = _norm(v)
+    for _ in range(2):
+        for o in others:
+            v = v - _dot(o, v)[:, None] * o
+    after = _norm(v)
+    keep = after > 1e-10 * np.maximum(before, 1e-300)
+    return np.where(keep[:, None], v / np.maximum(after, 1e-300)[:, None], 0)
+
+
+def block_lobpcg(
+    H: np.ndarray, x0: np.ndarray, iterations: int, tol: float, rng: np.random.Generator,
+    block: int = 2,
+) -> Result:
+    """Block LOBPCG keeping the ``block`` lowest vectors; converges on the lowest."""
+    batch, n = x0.shape
+    block = min(block, n)
+    X = np.empty((batch, n, block), dtype=np.complex128)
+    X[:, :, 0] = x0
+    if block > 1:
+        X[:, :, 1:] = rng.standard_normal((batch, n, block - 1))
+    X, _ = np.linalg.qr(X)
+    P = np.zeros_like(X)
+    HX = H @ X
+    theta = np.real(np.einsum("bia,bia->ba", X.conj(), HX))
+    limit = tol * rms_scale(H)
+    active = np.arange(batch)
+    for it in range(iterations):
+        Ra = HX[active] - X[active] * theta[active][:, None, :]
+        res = _norm(Ra[:, :, 0])
+        keep = res > limit[active]
+        active, Ra = active[keep], Ra[keep]
+        if active.size == 0:
+            break
+        parts = [X[active], Ra] + ([P[active]] if it else [])
+        Q, _ = np.linalg.qr(np.concatenate(parts, axis=2))
+        Ha = H[active]
+        HQ = Ha @ Q
+        T = Q.conj().transpose(0, 2, 1) @ HQ
+        vals, Y = np.linalg.eigh(0.5 * (T + T.conj().transpose(0, 2, 1)))
+        Yb = Y[:, :, :block]
+        X[active] = Q @ Yb
+        HX[active] = HQ @ Yb
+        P[active] = Q[:, :, block:] @ Yb[:, block:, :]
+        theta[active] = vals[:, :block]
+    return theta[:, 0].copy(), np.ascontiguousarray(X[:, :, 0])
+
+
+# ---------------------------------------------------------------- power iteration and gradient
+
+
+def power_iteration(
+    H: np.ndarray, x0: np.ndarray, iterations: int, tol: float, max_eig_iter: int,
+    rng: np.random.Generator,
+) -> Result:
+    """Power iteration on (s I - H), with s just above the largest eigenvalue of H."""
+    v = _normalize(rng.standard_normal(x0.shape) + 1j * rng.standard_normal(x0.shape))
+    for _ in range(max_eig_iter):
+        v = _normalize(_matvec(H, v))
+    Hv = _matvec(H, v)
+    top = np.real(_dot(v, Hv))
+    # Rayleigh quotient plus its residual bounds an eigenvalue from above; never beyond the
+    # Gershgorin bound, which holds for every eigenvalue.
+    gershgorin = np.abs(H).sum(axis=2).max(axis=1)
+    extra = {"shift": np.minimum(top + _norm(Hv - top[:, None] * v), gershgorin)}
+
+    def step(Hs: np.ndarray, x: np.ndarray, Hx: np.ndarray, theta: np.ndarray,
+             ex: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        y = ex["shift"][:, None] * x - Hx
+        norm = np.maximum(_norm(y), 1e-300)[:, None]
+        y = y / norm
+        return y, _matvec(Hs, y)
+
+    return _iterate(H, x0.copy(), iterations, tol, step, extra)
+
+
+def rayleigh_descent(H: np.ndarray, x0: np.ndarray, iterations: int, rate: float) -> Result:
+    """Projected gradient descent on the Rayleigh quotient; ``rate`` is in units of 1/rms(H)."""
+    step_size = (rate / rms_scale(H))[:, None]
+
+    def step(Hs: np.ndarray, x: np.ndarray, Hx: np.ndarray, theta: np.ndarray,
+             ex: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        y = _normalize(x - ex["step"] * (Hx - theta[:, None] * x))
+        return y, _matvec(Hs, y)
+
+    return _iterate(H, x0.copy(), iterations, 1e-12, step, {"step": step_size})
+
+
+# ---------------------------------------------------------------- Lanczos (EIGS)
+
+
+def lanczos(
+    H: np.ndarray, x0: np.ndarray, rng: np.random.Generator, krylov: int = 24,
+    restarts: int = 50,
+) -> Result:
+    """Restarted Lanczos with full reorthogonalisation, using only products H @ v (like ARPACK's
+    eigsh for the smallest algebraic eigenvalue), batched over rows."""
+    batch, n = x0.shape
+    k = min(krylov, n)
+    x = x0.copy()
+    theta = np.zeros(batch)
+    limit = _EXACT_RESIDUAL * rms_scale(H)
+    active = np.arange(batch)
+    for _ in range(restarts):
+        if active.size == 0:
+            break
+        Ha = H[active]
+        V = np.zeros((active.size, k, n), dtype=np.complex128)
+        alpha = np.zeros((active.size, k))
+        beta = np.zeros((active.size, k))
+        V[:, 0] = x[active]
+        for j in range(k):
+            w = _matvec(Ha, V[:, j])
+            alpha[:, j] = np.real(_dot(V[:, j], w))
+            for _ in range(2):  # full reorthogonalisation against the basis so far
+                w = w - np.einsum("bji,bj->bi", V[:, : j + 1], np.einsum("bji,bi->bj", V[:, : j + 1].conj(), w))
+            if j + 1 == k:
+                break
+            b = _norm(w)
+            broken = b < 1e-12 * rms_scale(Ha)
+            if broken.any():  # invariant subspace found: continue with a fresh direction
+                fresh = rng.standard_normal((int(broken.sum()), n)) + 0j
+                for _ in range(2):
+                    fresh = fresh - np.einsum("bji,bj->bi", V[broken, : j + 1],
+                                              np.einsum("bji,bi->bj", V[broken, : j + 1].conj(), fresh))
+                w[broken] = fresh
+                b = np.where(broken, 0.0, b)
+            beta[:, j] = b
+            V[:, j + 1] = _normalize(w)
+        T = np.zeros((active.size, k, k))
+        idx = np.arange(k)
+        T[:, idx, idx] = alpha
+        T[:, idx[:-1], idx[1:]] = beta[:, : k - 1]
+        T[:, idx[1:], idx[:-1]] = beta[:, : k - 1]
+        vals, Y = np.linalg.eigh(T)
+        xa = _normalize(np.einsum("bji,bj->bi", V, Y[:, :, 0].astype(np.complex128)))
+        x[active] = xa
+        Hxa = _matvec(Ha, xa)
+        theta[active] = np.real(_dot(xa, Hxa))
+        residual = _norm(Hxa - theta[active][:, None] * xa)
+        active = active[residual > limit[active]]
+    return theta, x
