@@ -148,11 +148,11 @@ class EnsembleModel(HilbertModel):
 
     def operator_stack(self) -> np.ndarray:
         U = self.axes
-        return np.einsum("ia,ka,ja->kij", U, self.weights, U.conj(), optimize=True)
+        return (U[None, :, :] * self.weights[:, None, :]) @ U.conj().T
 
     def weight_gradient(self, G: np.ndarray) -> np.ndarray:
-        U = self.axes
-        return np.real(np.einsum("ia,kij,ja->ka", U.conj(), G, U, optimize=True))
+        # <u_a|G_k|u_a> for every k and a
+        return np.real(np.einsum("ia,kia->ka", self.axes.conj(), G @ self.axes))
 
     def analytic_weights(self, R: np.ndarray, Rk: np.ndarray) -> np.ndarray:
         U = self.axes
@@ -162,11 +162,14 @@ class EnsembleModel(HilbertModel):
         gram = 0.5 * (gram + gram.T)
         return _least_squares(gram, self.weight_gradient(Rk))
 
+    def axes_gradient(self, G: np.ndarray) -> np.ndarray:
+        """dL/dU as a complex array: dL = Re sum conj(grad) * dU (Wirtinger convention)."""
+        return 2.0 * np.einsum("kia,ka->ia", G @ self.axes, self.weights)
+
     def axes_step(self, G: np.ndarray, rate: float, normalize: bool) -> None:
         if rate <= 0:
             return
-        grad = 2.0 * np.einsum("kij,ja,ka->ia", G, self.axes, self.weights, optimize=True)
-        U = self.axes - rate * grad
+        U = self.axes - rate * self.axes_gradient(G)
         if normalize:
             U = U / np.maximum(np.linalg.norm(U, axis=0), 1e-300)
         self.axes = U
