@@ -150,8 +150,8 @@ def run(repeat: int) -> dict[str, Any]:
     np_times, np_loss = pass_times(X, {"state_method": "NP_EIGH"}, passes)
     iterative: dict[str, tuple[list[float], list[list[float]]]] = {}
     for method, state in {
-        "LOBPCG_FAST": {"state_method": "LOBPCG_FAST", "iterations": 5, "tol": 1e-3},
-        "POWER_ITER": {"state_method": "POWER_ITER", "iterations": 20, "tol": 1e-3},
+        "LOBPCG_FAST": {"state_method": "LOBPCG_FAST", "iterations": 3, "tol": 1e-2},
+        "POWER_ITER": {"state_method": "POWER_ITER", "iterations": 20, "tol": 1e-2},
     }.items():
         runs = [pass_times(X, state, passes) for _ in range(repeat)]
         times = np.min([r[0] for r in runs], axis=0)

@@ -72,7 +72,8 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("bi,bi->b", x.real, x.real) + np.einsum("bi,bi->b", x.imag, x.imag))
+    flat = np.ascontiguousarray(x).view(np.float64)  # one real pass instead of two
+    return np.sqrt(np.einsum("bi,bi->b", flat, flat))
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -91,27 +92,33 @@ def _iterate(
                    tuple[np.ndarray, np.ndarray]],
     state: dict[str, np.ndarray] | None = None,
 ) -> Result:
-    """Drive a one-vector iteration: keep (x, Hx), step only the rows not yet converged.
+    """Drive a one-vector iteration: keep (x, Hx), step the rows not yet converged.
 
     ``step(H, x, Hx, theta, extra)`` returns the new (x, Hx) for the rows it is given; ``extra``
-    holds per-row arrays (search directions...) compacted along with the rows.
+    holds per-row arrays (search directions...) that follow their rows. The working set is
+    compacted (H copied) only once fewer than half of it is still active: copying a large H
+    stack costs more than a few extra steps on rows that are nearly done.
     """
-    extra = dict(state or {})
     Hx = _matvec(H, x)
     theta = np.real(_dot(x, Hx))
     limit = tol * rms_scale(H)
-    active = np.flatnonzero(_norm(Hx - theta[:, None] * x) > limit)
+    rows = np.arange(len(x))  # the working set, as indices into the full batch
+    Hw, xw, Hxw, thw, lim = H, x, Hx, theta, limit
+    extra = dict(state or {})
+    active = _norm(Hxw - thw[:, None] * xw) > lim
     for _ in range(iterations):
-        if active.size == 0:
+        count = int(active.sum())
+        if count == 0:
             break
-        sub = {k: v[active] for k, v in extra.items()}
-        xa, Hxa = step(H[active], x[active], Hx[active], theta[active], sub)
-        for k, v in sub.items():
-            extra[k][active] = v
-        x[active], Hx[active] = xa, Hxa
-        theta[active] = np.real(_dot(xa, Hxa))
-        residual = _norm(Hxa - theta[active][:, None] * xa)
-        active = active[residual > limit[active]]
+        if count < len(rows) // 2:
+            x[rows], Hx[rows], theta[rows] = xw, Hxw, thw
+            rows, Hw, lim = rows[active], Hw[active], lim[active]
+            xw, Hxw, thw = xw[active], Hxw[active], thw[active]
+            extra = {k: v[active] for k, v in extra.items()}
+        xw, Hxw = step(Hw, xw, Hxw, thw, extra)
+        thw = np.real(_dot(xw, Hxw))
+        active = _norm(Hxw - thw[:, None] * xw) > lim
+    x[rows], Hx[rows], theta[rows] = xw, Hxw, thw
     return theta, x
 
 
@@ -125,36 +132,83 @@ def lobpcg(H: np.ndarray, x0: np.ndarray, iterations: int, tol: float) -> Result
 
     def step(Hs: np.ndarray, x: np.ndarray, Hx: np.ndarray, theta: np.ndarray,
              ex: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        w = _orthonormal_to(Hx - theta[:, None] * x, [x])
-        p, has_p = ex["p"], ex["has_p"]
-        p = _orthonormal_to(p, [x, w])
-        usable = has_p & (_norm(p) > 0.5)
-        basis = np.stack([x, w, np.where(usable[:, None], p, 0)], axis=2)  # (b, n, 3)
-        Hb = np.stack([Hx, _matvec(Hs, w), _matvec(Hs, basis[:, :, 2])], axis=2)
+        w = _orthonormal_to(Hx - theta[:, None] * x, [x], passes=1)  # already orthogonal to x
+        p = _orthonormal_to(np.where(ex["has_p"][:, None], ex["p"], 0), [x, w])
+        basis = np.stack([x, w, p], axis=2)  # (b, n, 3), orthonormal or zero columns
+        Hb = np.stack([Hx, _matvec(Hs, w), _matvec(Hs, p)], axis=2)
         T = basis.conj().transpose(0, 2, 1) @ Hb
         T = 0.5 * (T + T.conj().transpose(0, 2, 1))
-        # An unusable third direction must never be chosen: park it far above the spectrum.
-        T[~usable, 2, :] = 0
-        T[~usable, :, 2] = 0
-        T[~usable, 2, 2] = np.abs(T[~usable]).sum(axis=(1, 2)) + 1.0
-        _, Y = np.linalg.eigh(T)
-        y = Y[:, :, 0]
-        step_dir = basis[:, :, 1:] @ y[:, 1:, None]
-        x_new = basis @ y[:, :, None]
-        Hx_new = Hb @ y[:, :, None]
-        ex["p"] = _normalize(step_dir[:, :, 0])
+        # A zero column (residual or step already in span) would add a spurious eigenvalue 0:
+        # park it far above the spectrum so it is never chosen.
+        for col, vec in ((1, w), (2, p)):
+            empty = _norm(vec) < 0.5
+            if empty.any():
+                T[empty, col, :] = 0
+                T[empty, :, col] = 0
+                T[empty, col, col] = np.abs(T[empty]).sum(axis=(1, 2)) + 1.0
+        y = lowest_eigvec_3x3(T)
+        x_new = (basis @ y[:, :, None])[:, :, 0]
+        Hx_new = (Hb @ y[:, :, None])[:, :, 0]
+        ex["p"] = _normalize((basis[:, :, 1:] @ y[:, 1:, None])[:, :, 0])
         ex["has_p"] = np.ones(len(x), bool)
-        scale = 1.0 / np.maximum(_norm(x_new[:, :, 0]), 1e-300)
-        return x_new[:, :, 0] * scale[:, None], Hx_new[:, :, 0] * scale[:, None]
+        scale = (1.0 / np.maximum(_norm(x_new), 1e-300))[:, None]
+        return x_new * scale, Hx_new * scale
 
     return _iterate(H, x0.copy(), iterations, tol, step, extra)
 
 
-def _orthonormal_to(v: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
-    """v made orthogonal to the orthonormal ``others`` (twice, for stability), then unit length;
-    rows whose v lies in their span come back as zero."""
+def lowest_eigvec_3x3(T: np.ndarray) -> np.ndarray:
+    """Unit eigenvectors (b, 3) of the lowest eigenvalue of Hermitian 3x3 matrices, in closed
+    form: a batched LAPACK call costs more per tiny matrix than the whole formula."""
+    a, b, c = T[:, 0, 0].real, T[:, 1, 1].real, T[:, 2, 2].real
+    d, e, f = T[:, 0, 1], T[:, 0, 2], T[:, 1, 2]
+    q = (a + b + c) / 3
+    off = np.abs(d) ** 2 + np.abs(e) ** 2 + np.abs(f) ** 2
+    p = np.sqrt(((a - q) ** 2 + (b - q) ** 2 + (c - q) ** 2 + 2 * off) / 6)
+    safe = np.maximum(p, 1e-300)
+    A, B, C = (a - q) / safe, (b - q) / safe, (c - q) / safe
+    dn, en, fn = d / safe, e / safe, f / safe
+    det = (A * B * C + 2 * np.real(dn * fn * en.conj())
+           - A * np.abs(fn) ** 2 - B * np.abs(en) ** 2 - C * np.abs(dn) ** 2)
+    phi = np.arccos(np.clip(det / 2, -1.0, 1.0)) / 3
+    lam = q + 2 * p * np.cos(phi + 2 * np.pi / 3)
+    M = T - lam[:, None, None] * np.eye(3)
+    r0, r1, r2 = M[:, 0], M[:, 1], M[:, 2]
+    # M has rank 2 for a simple eigenvalue: the cross product of two independent rows spans its
+    # null space (bilinear, no conjugate: r_i . v = 0 is what M v = 0 asks).
+    candidates = np.stack([np.cross(r0, r1), np.cross(r0, r2), np.cross(r1, r2)], axis=1)
+    sizes = np.linalg.norm(candidates, axis=2)
+    best = sizes.argmax(axis=1)
+    rows = np.arange(len(T))
+    v = candidates[rows, best]
+    size = sizes[rows, best]
+    # A repeated lowest eigenvalue (rank <= 1): any vector orthogonal to the largest row.
+    thin = size <= 1e-12 * np.maximum(np.abs(M).max(axis=(1, 2)), 1e-300) ** 2
+    if thin.any():
+        v[thin] = _null_of_rank_one(M[thin])
+        size = np.where(thin, np.linalg.norm(v, axis=1), size)
+    return v / np.maximum(size, 1e-300)[:, None]
+
+
+def _null_of_rank_one(M: np.ndarray) -> np.ndarray:
+    rows = np.arange(len(M))
+    r = M[rows, np.abs(M).sum(axis=2).argmax(axis=1)]  # the largest row
+    k = np.abs(r).argmax(axis=1)  # its largest entry
+    v = np.zeros_like(r)
+    other = (k + 1) % 3
+    v[rows, k] = -r[rows, other]
+    v[rows, other] = r[rows, k]
+    zero = np.abs(r).max(axis=1) == 0  # M = 0: every vector is an eigenvector
+    v[zero] = [1, 0, 0]
+    return v
+
+
+def _orthonormal_to(v: np.ndarray, others: list[np.ndarray], passes: int = 2) -> np.ndarray:
+    """v made orthogonal to the orthonormal ``others`` (twice by default: classical Gram-Schmidt
+    needs the second pass for stability), then unit length; rows whose v lies in their span
+    come back as zero."""
     before = _norm(v)
-    for _ in range(2):
+    for _ in range(passes):
         for o in others:
             v = v - _dot(o, v)[:, None] * o
     after = _norm(v)
