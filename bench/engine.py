@@ -26,9 +26,11 @@ import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qwidgets.sim.engine import infer, train  # noqa: E402
-from qwidgets.sim.params import validate_training_parameters  # noqa: E402
-from qwidgets.sim.training import Trainer  # noqa: E402
+import itertools
+
+from qwidgets.sim.engine import infer, train
+from qwidgets.sim.params import validate_training_parameters
+from qwidgets.sim.training import Trainer
 
 ROWS, OPERATORS, QBITS, WEIGHT = 10_000, 8, 4, 2
 GOALS = {
@@ -78,7 +80,7 @@ def pass_times(X: np.ndarray, state: dict[str, Any], passes: int) -> tuple[list[
     start = time.perf_counter()
     trainer.run()
     edges = [start, *marks]
-    return [b - a for a, b in zip(edges, edges[1:])], trainer.loss
+    return [b - a for a, b in itertools.pairwise(edges)], trainer.loss
 
 
 def naive_pass(X: np.ndarray) -> None:
@@ -174,7 +176,7 @@ def run(repeat: int) -> dict[str, Any]:
             "bare_eigh_s": bare, "np_eigh_pass_s": np_pass, "naive_loop_pass_s": naive,
             "iterative_method": best_method,
             "iterative_warm_pass_s": {m: [round(t, 4) for t in v[0]] for m, v in iterative.items()},
-            "np_eigh_pass_s": [round(t, 4) for t in np_times],
+            "np_eigh_passes_s": [round(t, 4) for t in np_times],
             "final_loss": {"NP_EIGH": final_np, best_method: final_iter},
             "rows": ROWS, "operators": OPERATORS, "qbits": QBITS, "pauli_weight": WEIGHT,
             "batch_size": 1000, "goals": GOALS,

@@ -56,7 +56,7 @@ class DataValidationError(ValidationError):
         super().__init__(field, columns, problem, fix)
 
 
-class TrainingCancelled(QwidgetsError):
+class TrainingCancelled(QwidgetsError):  # noqa: N818 - a signal, named as the status it causes
     """A training stopped because cancellation was requested."""
 
 

@@ -54,7 +54,8 @@ def test_zero_rows() -> None:
 
 def test_columns_must_match_operators() -> None:
     df = frame().drop(columns="z").assign(w=1.0)
-    with pytest.raises(DataValidationError, match=r"lacks the model's operators \['z'\].*not operators \['w'\]"):
+    expected = r"lacks the model's operators \['z'\].*not operators \['w'\]"
+    with pytest.raises(DataValidationError, match=expected):
         training_matrix(df, OPS)
 
 

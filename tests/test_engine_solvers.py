@@ -65,7 +65,7 @@ def test_warm_start_from_the_answer_returns_it_at_once(method: str) -> None:
     H = psd_batch(32, 16, seed=4)
     vals, vecs = np.linalg.eigh(H)
     state = validate_state({"state_method": method, "iterations": 1, "tol": 1e-6})
-    energy, psi = ground_states(H, state, vecs[:, :, 0], np.random.default_rng(0))
+    energy, _psi = ground_states(H, state, vecs[:, :, 0], np.random.default_rng(0))
     np.testing.assert_allclose(energy, vals[:, 0], atol=1e-10)
 
 

@@ -39,7 +39,8 @@ def test_xy_equals_z_toy_is_learned_by_the_ensemble() -> None:
     forecast = infer(model, test_df[["x", "y"]])
     rmse = float(np.sqrt(np.mean((forecast["z"] - test_df["z"]) ** 2)))
     linear = np.linalg.lstsq(np.c_[train_df[["x", "y"]], np.ones(500)], train_df.z, rcond=None)[0]
-    linear_rmse = float(np.sqrt(np.mean((np.c_[test_df[["x", "y"]], np.ones(100)] @ linear - test_df.z) ** 2)))
+    linear_forecast = np.c_[test_df[["x", "y"]], np.ones(100)] @ linear
+    linear_rmse = float(np.sqrt(np.mean((linear_forecast - test_df.z) ** 2)))
     assert rmse < 0.45 * test_df["z"].std()
     assert rmse < 0.5 * linear_rmse
 
@@ -98,7 +99,8 @@ def test_progress_reports_every_batch_with_integer_completion(linear_frame) -> N
     model = train("pauli", training_params(num_passes=2), linear_frame, progress=seen.append)
     assert [(p.pass_index, p.batch_index) for p in seen] == [(p, b) for p in range(2) for b in range(4)]
     completions = [p.training_completion for p in seen]
-    assert completions == sorted(completions) and completions[-1] == 100
+    assert completions == sorted(completions)
+    assert completions[-1] == 100
     assert all(isinstance(c, int) for c in completions)
     assert [p.loss for p in seen] == [x for row in model.loss for x in row]
 
@@ -119,7 +121,8 @@ def test_save_load_round_trip(linear_frame) -> None:
     blob = model.to_bytes()
     assert b"pickle" not in blob
     again = TrainedModel.from_bytes(blob)
-    assert again.params == model.params and again.loss == model.loss
+    assert again.params == model.params
+    assert again.loss == model.loss
     np.testing.assert_array_equal(again.model.axes, model.model.axes)
     pd.testing.assert_frame_equal(infer(again, linear_frame[["x", "y"]]),
                                   infer(model, linear_frame[["x", "y"]]))

@@ -34,7 +34,7 @@ def numeric_matrix(frame: pd.DataFrame, field: str = "data") -> tuple[np.ndarray
         raise DataValidationError(field, names, "has zero rows", "pass at least one row")
     if frame.shape[1] == 0:
         raise DataValidationError(field, [], "has no columns", "pass at least one column")
-    bad = [n for n, dtype in zip(names, frame.dtypes) if not _is_number(dtype)]
+    bad = [n for n, dtype in zip(names, frame.dtypes, strict=False) if not _is_number(dtype)]
     if bad:
         raise DataValidationError(
             field, bad, f"has non-numeric columns {bad}",
@@ -42,7 +42,7 @@ def numeric_matrix(frame: pd.DataFrame, field: str = "data") -> tuple[np.ndarray
     values = frame.to_numpy(dtype=np.float64, copy=True)
     finite = np.isfinite(values)
     if not finite.all():
-        bad_cols = [n for n, ok in zip(names, finite.all(axis=0)) if not ok]
+        bad_cols = [n for n, ok in zip(names, finite.all(axis=0), strict=False) if not ok]
         bad_rows = int((~finite.all(axis=1)).sum())
         raise DataValidationError(
             field, bad_cols,

@@ -67,7 +67,7 @@ def pauli_basis(qbits: int, weight: int) -> PauliBasis:
             for letters in product((1, 2, 3), repeat=w):
                 chars = ["I"] * qbits
                 x = z = n_y = 0
-                for site, letter in zip(sites, letters):
+                for site, letter in zip(sites, letters, strict=False):
                     chars[site] = _LETTERS[letter]
                     bit = 1 << (qbits - 1 - site)
                     if letter in (1, 2):

@@ -297,6 +297,13 @@ def rayleigh_descent(H: np.ndarray, x0: np.ndarray, iterations: int, rate: float
 # ---------------------------------------------------------------- Lanczos (EIGS)
 
 
+def _project_out(V: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """w minus its components along the orthonormal rows of V (b, j, n), twice for stability."""
+    for _ in range(2):
+        w = w - np.einsum("bji,bj->bi", V, np.einsum("bji,bi->bj", V.conj(), w))
+    return w
+
+
 def lanczos(
     H: np.ndarray, x0: np.ndarray, rng: np.random.Generator, krylov: int = 24,
     restarts: int = 50,
@@ -320,18 +327,14 @@ def lanczos(
         for j in range(k):
             w = _matvec(Ha, V[:, j])
             alpha[:, j] = np.real(_dot(V[:, j], w))
-            for _ in range(2):  # full reorthogonalisation against the basis so far
-                w = w - np.einsum("bji,bj->bi", V[:, : j + 1], np.einsum("bji,bi->bj", V[:, : j + 1].conj(), w))
+            w = _project_out(V[:, : j + 1], w)  # full reorthogonalisation
             if j + 1 == k:
                 break
             b = _norm(w)
             broken = b < 1e-12 * rms_scale(Ha)
             if broken.any():  # invariant subspace found: continue with a fresh direction
                 fresh = rng.standard_normal((int(broken.sum()), n)) + 0j
-                for _ in range(2):
-                    fresh = fresh - np.einsum("bji,bj->bi", V[broken, : j + 1],
-                                              np.einsum("bji,bi->bj", V[broken, : j + 1].conj(), fresh))
-                w[broken] = fresh
+                w[broken] = _project_out(V[broken, : j + 1], fresh)
                 b = np.where(broken, 0.0, b)
             beta[:, j] = b
             V[:, j + 1] = _normalize(w)
@@ -340,7 +343,7 @@ def lanczos(
         T[:, idx, idx] = alpha
         T[:, idx[:-1], idx[1:]] = beta[:, : k - 1]
         T[:, idx[1:], idx[:-1]] = beta[:, : k - 1]
-        vals, Y = np.linalg.eigh(T)
+        _vals, Y = np.linalg.eigh(T)
         xa = _normalize(np.einsum("bji,bj->bi", V, Y[:, :, 0].astype(np.complex128)))
         x[active] = xa
         Hxa = _matvec(Ha, xa)
