@@ -1,6 +1,60 @@
 """qwidgets: Jupyter widgets for quantum-cognition ML services and quantum devices."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from qwidgets._version import __version__
 from qwidgets.errors import QwidgetsError, QwidgetsWarning, ValidationError
 
-__all__ = ["QwidgetsError", "QwidgetsWarning", "ValidationError", "__version__"]
+if TYPE_CHECKING:
+    from qwidgets.client import (
+        AdamOptimizationParameters,
+        AnalyticOptimizationParameters,
+        AsyncQcogClient,
+        EIGHStateParameters,
+        EIGSStateParameters,
+        GradOptimizationParameters,
+        GradStateParameters,
+        InferenceParameters,
+        LOBPCGFastStateParameters,
+        LOBPCGStateParameters,
+        NPEIGHStateParameters,
+        PowerIterStateParameters,
+        QcogClient,
+    )
+
+# The client's names load on first access (PEP 562) so that ``import qwidgets`` stays light:
+# no aiohttp, no pandas until a client or a parameter type is actually used.
+__all__ = [
+    "AdamOptimizationParameters",
+    "AnalyticOptimizationParameters",
+    "AsyncQcogClient",
+    "EIGHStateParameters",
+    "EIGSStateParameters",
+    "GradOptimizationParameters",
+    "GradStateParameters",
+    "InferenceParameters",
+    "LOBPCGFastStateParameters",
+    "LOBPCGStateParameters",
+    "NPEIGHStateParameters",
+    "PowerIterStateParameters",
+    "QcogClient",
+    "QwidgetsError",
+    "QwidgetsWarning",
+    "ValidationError",
+    "__version__",
+]
+_EAGER = frozenset({"QwidgetsError", "QwidgetsWarning", "ValidationError", "__version__"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__ and name not in _EAGER:
+        import qwidgets.client
+
+        return getattr(qwidgets.client, name)
+    raise AttributeError(f"module 'qwidgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

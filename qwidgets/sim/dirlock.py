@@ -6,7 +6,7 @@ dies, so a crashed kernel never leaves the directory locked.
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -58,7 +58,7 @@ class DirLock:
         return True
 
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
+if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
     import msvcrt
 
     def _lock(handle: IO[bytes]) -> None:

@@ -140,7 +140,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
     """
     token = token if token is not None else secrets.token_urlsafe(32)
     temp = data_dir is None
-    directory = Path(tempfile.mkdtemp(prefix="qwidgets-sim-")) if temp else Path(data_dir)
+    directory = Path(tempfile.mkdtemp(prefix="qwidgets-sim-") if data_dir is None else data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         app = make_app(directory, token, max_body_bytes=max_body_bytes,

@@ -90,11 +90,19 @@ class TrainingJobs:
         future.add_done_callback(lambda _f: self._forget(key))
 
     def cancel(self, ns: str, guid: str) -> bool:
-        """Ask a pending or running training to stop; False if it was not active."""
-        if not self.store.set_status(ns, guid, "cancelled_pending", when=("pending", "processing")):
+        """Stop a training: a queued one is ``cancelled`` at once, a running one goes through
+        ``cancelled_pending`` until its thread notices. False if it was not active."""
+        key = (ns, guid)
+        if self.store.set_status(ns, guid, "cancelled", when=("pending",)):
+            with self._lock:
+                future = self._futures.get(key)
+            if future is not None:
+                future.cancel()  # frees its place in the queue; the worker would skip it anyway
+            return True
+        if not self.store.set_status(ns, guid, "cancelled_pending", when=("processing",)):
             return False
         with self._lock:
-            stop = self._stops.get((ns, guid))
+            stop = self._stops.get(key)
         if stop is None:
             # no worker owns it (cannot normally happen): finish the transition here
             self.store.set_status(ns, guid, "cancelled", when=("cancelled_pending",))

@@ -21,7 +21,8 @@ from qwidgets.sim.wire import BodyTooLargeError, MalformedInputError
 log = logging.getLogger("qwidgets.sim.server")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-NS = "qwidgets.ns"  # request key of the caller's namespace
+# request key of the caller's namespace (typed keys exist from aiohttp 3.13 on)
+NS: Any = web.RequestKey("qwidgets_ns", str) if hasattr(web, "RequestKey") else "qwidgets_ns"
 MAX_KEY_LEN = 255
 
 _KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -104,8 +105,9 @@ def auth_middleware(tokens: set[str]) -> Callable[..., Awaitable[web.StreamRespo
         # compare digests in constant time so the answer time reveals nothing about the token
         if not any(hmac.compare_digest(ns, d) for d in digests):
             raise ApiError(401, "the token is not accepted by this server",
-                           field="Authorization", fix="use the token the server printed or "
-                           "was started with (QCOG_API_TOKEN)")
+                           field="Authorization",
+                           fix="send 'Authorization: Bearer <token>' with the token the "
+                           "server was started with (or printed)")
         request[NS] = ns
         return await handler(request)
 

@@ -55,8 +55,10 @@ def make_app(
         await asyncio.to_thread(jobs.recover)
 
     async def close(_app: web.Application) -> None:
-        # join the training threads before the store they write to goes away
-        await asyncio.to_thread(jobs.shutdown)
+        # Join the training threads before the store they write to goes away. Called directly:
+        # at interpreter exit (atexit) the loop's default executor refuses new work, and the
+        # trainings notice the stop between chunks, so the loop waits only briefly.
+        jobs.shutdown()
         if owns_store:
             the_store.close()
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from qwidgets.errors import ValidationError
+from qwidgets.errors import DataValidationError, ValidationError
 
 B64_FIX = ("send base64(json.dumps({'blob': df.to_csv(), 'indexing': "
            "list(range(df.index.nlevels))}))")
@@ -49,7 +49,7 @@ class CsvPayload:
 
     def frame(self, field: str = "data") -> pd.DataFrame:
         try:
-            return pd.read_csv(io.StringIO(self.csv), index_col=self.indexing)
+            frame = pd.read_csv(io.StringIO(self.csv), index_col=self.indexing)
         except (ValueError, IndexError, TypeError, csv.Error) as exc:
             # pandas' parser errors are ValueErrors; IndexError: an index level past the columns
             raise MalformedInputError(f"{field}.blob", _first_line(self.csv),
@@ -57,6 +57,8 @@ class CsvPayload:
                                   f"({type(exc).__name__}: {exc})",
                                   "send df.to_csv() and indexing list(range(df.index.nlevels))"
                                   ) from exc
+        _refuse_renamed_duplicates(self.csv, self.indexing, field)
+        return frame
 
 
 def encode_frame(frame: pd.DataFrame) -> str:
@@ -171,6 +173,17 @@ def check_version(value: str, field: str = "qcog_version") -> str:
         raise ValidationError(field, value, "must be a version M.N.F of integers",
                               "use e.g. '0.0.123'")
     return value
+
+
+def _refuse_renamed_duplicates(text: str, indexing: list[int], field: str) -> None:
+    """pandas silently renames a repeated column ``x`` to ``x.1``; say so instead."""
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    names = [n for i, n in enumerate(header) if i not in indexing]
+    seen: set[str] = set()
+    dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise DataValidationError(field, dupes, f"has duplicate columns {dupes}",
+                                  "rename or drop the repeated columns")
 
 
 def _first_line(text: str) -> str:

@@ -1,0 +1,47 @@
+"""Training statuses and the progress view built from ``GET model/{guid}/``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from qwidgets.client.errors import ValidationError
+
+STATUSES = ("pending", "processing", "failed", "completed", "cancelled", "cancelled_pending",
+            "unknown")
+# cancelled_pending is transient (the server stops at the next batch), so it is waited out.
+WAITING_STATUSES = frozenset({"pending", "processing", "cancelled_pending"})
+
+
+def validate_version(version: str) -> str:
+    """qcog versions are ``M.N.F`` with integer parts (``0.0.63``)."""
+    parts = version.split(".") if isinstance(version, str) else []
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValidationError("version", version, "must be 'M.N.F' with integers",
+                              "e.g. '0.0.63'")
+    return version
+
+
+def last_loss(loss: Any) -> float | None:
+    """The most recent finite value of a passes x batches matrix (rows may be partial)."""
+    for row in reversed(loss or []):
+        for value in reversed(row or []):
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return float(value)
+    return None
+
+
+def progress_view(model: dict[str, Any]) -> dict[str, Any]:
+    progress = model.get("progress") or {}
+    return {
+        "guid": model.get("guid"),
+        "status": model.get("status"),
+        "training_completion": model.get("training_completion") or 0,
+        "current_batch_completion": model.get("current_batch_completion") or 0,
+        "pass_index": progress.get("pass_index"),
+        "batch_index": progress.get("batch_index"),
+        "num_passes": progress.get("num_passes"),
+        "num_batches": progress.get("num_batches"),
+        "loss": last_loss(model.get("loss")),
+        "failure_reason": model.get("failure_reason"),
+    }
