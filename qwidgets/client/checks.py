@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from qwidgets.errors import DataValidationError
 from qwidgets.sim.data import inference_matrix, numeric_matrix
 
 
@@ -14,21 +13,6 @@ def check_frame(frame: pd.DataFrame, field: str = "data") -> list[str]:
     """The frame's columns as str, or a DataValidationError naming the faulty columns."""
     _, names = numeric_matrix(frame, field)
     return names
-
-
-def check_columns_match(columns: Sequence[str], operators: Sequence[str]) -> None:
-    """Training data must carry exactly the model's operators (the server would refuse)."""
-    missing = [op for op in operators if op not in columns]
-    extra = [c for c in columns if c not in operators]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"lacks the model's operators {missing}")
-        if extra:
-            parts.append(f"has columns that are not operators {extra}")
-        raise DataValidationError(
-            "data", missing + extra, "; ".join(parts),
-            "make the model's operators equal to the DataFrame's columns")
 
 
 def inference_split(

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from qwidgets.client import encoding
-from qwidgets.client.checks import check_columns_match, check_frame, inference_split
+from qwidgets.client.checks import check_frame, inference_split
 from qwidgets.client.connect import resolve
 from qwidgets.client.errors import (
     ApiError,
@@ -41,6 +41,7 @@ from qwidgets.client.status import (
     progress_view,
     validate_version,
 )
+from qwidgets.sim.data import check_columns_match
 from qwidgets.sim.params import validate_inference, validate_model, validate_training_parameters
 
 DEFAULT_QCOG_VERSION = "0.0.63"

@@ -54,6 +54,13 @@ def numeric_matrix(frame: pd.DataFrame, field: str = "data") -> tuple[np.ndarray
 def training_matrix(frame: pd.DataFrame, operators: Sequence[str]) -> np.ndarray:
     """The training data, its columns reordered to ``operators``; they must match exactly."""
     values, names = numeric_matrix(frame)
+    check_columns_match(names, operators)
+    order = [names.index(op) for op in operators]
+    return np.ascontiguousarray(values[:, order])
+
+
+def check_columns_match(names: Sequence[str], operators: Sequence[str]) -> None:
+    """Training data must carry exactly the model's operators."""
     missing = [op for op in operators if op not in names]
     extra = [n for n in names if n not in operators]
     if missing or extra:
@@ -65,8 +72,6 @@ def training_matrix(frame: pd.DataFrame, operators: Sequence[str]) -> np.ndarray
         raise DataValidationError(
             "data", missing + extra, "; ".join(parts),
             "make the model's operators equal to the DataFrame's columns")
-    order = [names.index(op) for op in operators]
-    return np.ascontiguousarray(values[:, order])
 
 
 def inference_matrix(
