@@ -181,7 +181,8 @@ async def test_failed_training_carries_the_servers_reason(client, linear_frame):
     with pytest.raises(TrainingFailedError) as info:
         await client.wait_for_training(poll_time=0.1)
     assert info.value.status == "failed"
-    assert info.value.reason
+    assert "weight_optimization_kwargs.learning_rate" in info.value.reason
+    assert "lower learning_rate" in info.value.reason
     assert info.value.reason == (await client.progress())["failure_reason"]
 
 

@@ -164,3 +164,11 @@ def test_inference_solvers_agree(linear_frame, state) -> None:
     exact = infer(model, data)
     other = infer(model, data, {"state_parameters": state})
     np.testing.assert_allclose(other.to_numpy(), exact.to_numpy(), atol=1e-6)
+
+
+def test_divergence_names_the_step_size(linear_frame) -> None:
+    weights = {"optimization_method": "GRAD", "iterations": 50, "learning_rate": 1e6}
+    expected = r"weight_optimization_kwargs\.learning_rate.*non-finite"
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=expected) as info:
+        train("pauli", training_params(weight_optimization_kwargs=weights), linear_frame)
+    assert "lower learning_rate" in str(info.value)

@@ -27,6 +27,10 @@ class Hamiltonian:
         self._half_inv_sigma = 0.5 / sigma
         self._diag = np.arange(n)
 
+    def finite(self) -> bool:
+        """False once the weights overflowed (a diverging training); costs O(N^2), not O(rows)."""
+        return bool(np.isfinite(self._Q).all() and np.isfinite(self._linear).all())
+
     def chunk_rows(self) -> int:
         return max(1, CHUNK_BYTES // (16 * self.dim * self.dim))
 

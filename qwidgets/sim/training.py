@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qwidgets.errors import TrainingCancelled
+from qwidgets.errors import TrainingCancelled, ValidationError
 from qwidgets.sim.hamiltonian import Hamiltonian, density_sums
 from qwidgets.sim.models import HilbertModel, build_model
 from qwidgets.sim.optimizers import WeightOptimizer
@@ -90,8 +90,11 @@ class Trainer:
 
     def _batch(self, rows: slice, p: int, b: int, passes: int, batches: int) -> float:
         model = self.model
-        A = model.operator_stack()
-        ham = Hamiltonian(A, model.sigma)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: caught just below
+            A = model.operator_stack()
+            ham = Hamiltonian(A, model.sigma)
+        if not ham.finite():
+            raise _diverged(self.params["weight_optimization_kwargs"], p, b)
         X = self.X[rows]
         n = model.dim
         R = np.zeros((n, n), dtype=np.complex128)
@@ -107,7 +110,10 @@ class Trainer:
             H = ham.build(chunk, self._buffer)
             here = slice(first, first + len(chunk))
             warm = self._states[here] if self._solved[here].all() else None
-            E, psi = ground_states(H, self.state, warm, self.rng)
+            try:
+                E, psi = ground_states(H, self.state, warm, self.rng)
+            except np.linalg.LinAlgError as exc:  # LAPACK gives up on absurdly scaled matrices
+                raise _diverged(self.params["weight_optimization_kwargs"], p, b) from exc
             self._states[here] = psi
             self._solved[here] = True
             r, rk = density_sums(psi, chunk)
@@ -121,7 +127,10 @@ class Trainer:
         if rate > 0:
             model.axes_step(model.energy_gradient(A, R, Rk, len(X)), rate,
                             self.state["normalize_axes"])
-        self.optimizer.batch_step(model, R, Rk, len(X))
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked just below
+            self.optimizer.batch_step(model, R, Rk, len(X))
+        if not np.isfinite(model.weights).all():
+            raise _diverged(self.params["weight_optimization_kwargs"], p, b)
         return energy / len(X)
 
     def _report(self, p: int, b: int, passes: int, batches: int, loss: float,
@@ -131,3 +140,14 @@ class Trainer:
         done = p * batches + b + (1 if batch_done >= 100 else 0)
         self.progress(Progress(p, b, passes, batches, loss,
                                int(100 * done / (passes * batches)), batch_done))
+
+
+def _diverged(spec: Mapping[str, Any], p: int, b: int) -> ValidationError:
+    """Weights that overflowed: the step size is what a user can change."""
+    method = spec["optimization_method"]
+    name = {"GRAD": "learning_rate", "ADAM": "step_size"}.get(method)
+    where = f"the weights became non-finite in pass {p + 1}, batch {b + 1} (training diverged)"
+    if name is None:
+        return ValidationError("data", "weights", where, "scale the data's columns to unit size")
+    return ValidationError(f"weight_optimization_kwargs.{name}", spec[name], where,
+                           f"lower {name} (for example by a factor of 10)")
