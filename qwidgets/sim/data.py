@@ -5,6 +5,7 @@ Nothing is dropped or coerced silently: every problem names the columns and how 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,8 +26,7 @@ def numeric_matrix(frame: pd.DataFrame, field: str = "data") -> tuple[np.ndarray
         raise DataValidationError(field, [], f"must be a pandas DataFrame, not {type(frame).__name__}",
                                   "wrap the values with pd.DataFrame(...)")
     names = column_names(frame)
-    seen: set[str] = set()
-    dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    dupes = sorted(n for n, count in Counter(names).items() if count > 1)
     if dupes:
         raise DataValidationError(field, dupes, f"has duplicate columns {dupes}",
                                   "rename or drop the repeated columns")
