@@ -18,7 +18,7 @@ import pandas as pd
 
 from qwidgets.errors import ValidationError
 from qwidgets.sim.data import inference_matrix, training_matrix
-from qwidgets.sim.hamiltonian import Hamiltonian, expectations
+from qwidgets.sim.hamiltonian import Hamiltonian, expectations, new_buffer
 from qwidgets.sim.models import HilbertModel, build_model
 from qwidgets.sim.params import validate_inference, validate_training_parameters
 from qwidgets.sim.solvers import ground_states
@@ -111,7 +111,7 @@ def infer(
     rng = np.random.default_rng(trained.params["model"]["seed"])
     out = np.empty((len(X), len(targets)))
     step = ham.chunk_rows()
-    buffer = np.empty((min(step, len(X)), 2 * model.dim**2))
+    buffer = new_buffer(model.dim, len(X))
     for start in range(0, len(X), step):
         chunk = X[start:start + step]
         _, psi = ground_states(ham.build(chunk, buffer), spec["state_parameters"], None, rng)

@@ -32,7 +32,7 @@ class Hamiltonian:
         return bool(np.isfinite(self._Q).all() and np.isfinite(self._linear).all())
 
     def chunk_rows(self) -> int:
-        return max(1, CHUNK_BYTES // (16 * self.dim * self.dim))
+        return chunk_rows(self.dim)
 
     def build(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """(rows, N, N) complex for the rows of X (rows, K); ``out`` is reused when given."""
@@ -45,6 +45,16 @@ class Hamiltonian:
         H += self._Q
         H[:, self._diag, self._diag] += (X * X @ self._half_inv_sigma)[:, None]
         return H
+
+
+def chunk_rows(dim: int) -> int:
+    """Rows per chunk so that a chunk of (dim, dim) complex matrices fits in CHUNK_BYTES."""
+    return max(1, CHUNK_BYTES // (16 * dim * dim))
+
+
+def new_buffer(dim: int, rows: int) -> np.ndarray:
+    """Scratch space for ``Hamiltonian.build`` of up to ``rows`` rows."""
+    return np.empty((min(rows, chunk_rows(dim)), 2 * dim * dim))
 
 
 def density_sums(states: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from qwidgets.errors import TrainingCancelled, ValidationError
-from qwidgets.sim.hamiltonian import Hamiltonian, density_sums
+from qwidgets.sim.hamiltonian import Hamiltonian, density_sums, new_buffer
 from qwidgets.sim.models import HilbertModel, build_model
 from qwidgets.sim.optimizers import WeightOptimizer
 from qwidgets.sim.solvers import ground_states
@@ -67,7 +67,7 @@ class Trainer:
         # previous pass's ground states, for warm starts
         self._states = np.zeros((len(X), model.dim), dtype=np.complex128)
         self._solved = np.zeros(len(X), dtype=bool)
-        self._buffer: np.ndarray | None = None
+        self._buffer = new_buffer(model.dim, params["batch_size"])
 
     @property
     def batches(self) -> list[slice]:
@@ -106,7 +106,6 @@ class Trainer:
                 raise TrainingCancelled(f"cancelled in pass {p + 1}, batch {b + 1}")
             chunk = X[start:start + step]
             first = rows.start + start
-            self._buffer = self._buffer if self._buffer is not None else np.empty((step, 2 * n * n))
             H = ham.build(chunk, self._buffer)
             here = slice(first, first + len(chunk))
             warm = self._states[here] if self._solved[here].all() else None
