@@ -1,0 +1,111 @@
+"""Requests from the browser to the kernel: ``{id, kind, ...}`` custom messages answered by
+``{id, kind: "reply", ok, result | error}``, each handled as a task on the kernel's loop so a
+slow one never blocks the others, and a ``cancel`` message stops one by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from qwidgets.errors import QwidgetsError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Any | Awaitable[Any]]
+Reply = tuple[dict[str, Any], list[bytes | memoryview]]
+
+
+class Requests:
+    """Routes request kinds to handlers. A handler takes the message's fields as keyword
+    arguments and returns a JSON-able result, or ``(result, buffers)`` for binary data."""
+
+    def __init__(self, send: Callable[[dict[str, Any], list[Any]], None]) -> None:
+        self._send = send
+        self._handlers: dict[str, Handler] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self._handlers[kind] = handler
+
+    def receive(self, content: Any, buffers: list[Any] | None = None) -> None:
+        """The widget's ``on_msg`` callback body."""
+        if not isinstance(content, dict) or "kind" not in content:
+            return
+        kind = str(content["kind"])
+        rid = str(content.get("id", ""))
+        if kind == "cancel":
+            task = self.tasks.pop(str(content.get("target", "")), None)
+            if task is not None:
+                task.cancel()
+            return
+        handler = self._handlers.get(kind)
+        if handler is None:
+            self._reply(rid, False, error=f"unknown request kind {kind!r}; "
+                        f"known: {sorted(self._handlers)}")
+            return
+        fields = {k: v for k, v in content.items() if k not in ("id", "kind")}
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            # No loop (a plain script or a synchronous test): run to completion here.
+            self._finish(rid, lambda: asyncio.run(_call(handler, fields)))
+            return
+        task = loop.create_task(self._run(rid, handler, fields))
+        self.tasks[rid] = task
+        task.add_done_callback(lambda _t, rid=rid: self.tasks.pop(rid, None))
+
+    async def _run(self, rid: str, handler: Handler, fields: dict[str, Any]) -> None:
+        try:
+            result = await _call(handler, fields)
+        except asyncio.CancelledError:
+            self._reply(rid, False, error="cancelled")
+            raise
+        except (QwidgetsError, ValueError, KeyError, TypeError) as exc:
+            self._reply(rid, False, error=str(exc))
+            return
+        except Exception as exc:  # shown in the widget rather than lost in a log
+            log.exception("request %s failed", rid)
+            self._reply(rid, False, error=f"{type(exc).__name__}: {exc}")
+            return
+        self._answer(rid, result)
+
+    def _finish(self, rid: str, call: Callable[[], Any]) -> None:
+        try:
+            result = call()
+        except (QwidgetsError, ValueError, KeyError, TypeError) as exc:
+            self._reply(rid, False, error=str(exc))
+            return
+        self._answer(rid, result)
+
+    def _answer(self, rid: str, result: Any) -> None:
+        buffers: list[Any] = []
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], list):
+            result, buffers = result
+        self._reply(rid, True, result=result, buffers=buffers)
+
+    def _reply(self, rid: str, ok: bool, *, result: Any = None, error: str | None = None,
+               buffers: list[Any] | None = None) -> None:
+        message: dict[str, Any] = {"id": rid, "kind": "reply", "ok": ok}
+        if ok:
+            message["result"] = result
+        else:
+            message["error"] = error
+        self._send(message, buffers or [])
+
+    def cancel_all(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        self.tasks.clear()
+
+
+async def _call(handler: Handler, fields: dict[str, Any]) -> Any:
+    result = handler(**fields)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
