@@ -90,11 +90,16 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def auth_middleware(tokens: set[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Bearer-token auth; each accepted token maps to its own namespace."""
+    """Bearer-token auth of the qcog routes under ``/api/``; each accepted token maps to its
+    own namespace. Routes of other protocols (Braket's REST, the federated-learning routes)
+    cannot send a bearer header from their public clients, so each of those route modules
+    authenticates its own requests (``request[NS]`` must be set before any data is touched)."""
     digests = {namespace(t) for t in tokens}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -136,7 +141,7 @@ def idempotency_middleware(store: Store) -> Callable[..., Awaitable[web.StreamRe
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         key = request.headers.get("Idempotency-Key")
-        if request.method != "POST" or key is None:
+        if request.method != "POST" or key is None or not request.path.startswith("/api/"):
             return await handler(request)
         if not key or len(key) > MAX_KEY_LEN or not key.isprintable():
             raise ValidationError("Idempotency-Key", key, f"must be 1 to {MAX_KEY_LEN} "
