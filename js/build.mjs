@@ -15,6 +15,10 @@ const entries = existsSync(widgets)
   ? readdirSync(widgets).filter((f) => f.endsWith(".ts")).map((f) => join(widgets, f))
   : [];
 
+// The runtime of the offline HTML export (qwidgets/export.py inlines it in every page).
+const runtime = join(here, "src", "export", "export_runtime.ts");
+if (existsSync(runtime)) entries.push(runtime);
+
 mkdirSync(out, { recursive: true });
 if (entries.length) {
   await build({
@@ -25,6 +29,7 @@ if (entries.length) {
     minify: !dev,
     sourcemap: dev ? "inline" : false,
     outdir: out,
+    entryNames: "[name]",
     logLevel: "info",
   });
 }

@@ -48,7 +48,32 @@ __all__ = [
 _EAGER = frozenset({"QwidgetsError", "QwidgetsWarning", "ValidationError", "__version__"})
 
 
+# ``%load_ext qwidgets`` and the plain functions behind its magics.
+_EXTENSION = frozenset({"dashboard", "device_queues", "watch_jobs", "show_inference_as_grid",
+                        "save_html"})
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from qwidgets.extension import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from qwidgets.extension import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> Any:
+    if name == "save_html":
+        from qwidgets.export import save_html
+
+        return save_html
+    if name in _EXTENSION:
+        import qwidgets.extension
+
+        return getattr(qwidgets.extension, name)
     if name in __all__ and name not in _EAGER:
         import qwidgets.client
 
@@ -57,4 +82,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *__all__, *_EXTENSION})

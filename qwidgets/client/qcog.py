@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from qwidgets.client import encoding
+from qwidgets.client import activity, encoding
 from qwidgets.client.checks import check_frame, inference_split
 from qwidgets.client.connect import resolve
 from qwidgets.client.errors import (
@@ -293,6 +293,7 @@ class AsyncQcogClient:
         self._trained_model = {"status": "pending", "loss": None, "training_completion": 0,
                                "current_batch_completion": 0, **accepted}
         self.last_status = self._trained_model["status"]
+        activity.started("training", str(accepted["guid"]), self)
         return self
 
     async def _refresh(self) -> dict[str, Any]:
@@ -364,6 +365,8 @@ class AsyncQcogClient:
             raise ApiError(None, f"unexpected inference answer: {str(answer)[:200]}") from None
         if to_forecast is not None and targets is not None:
             frame = frame[[c for c in frame.columns if str(c) in targets]]
+        # Lets `%qw_grid on` show inference results, and only those, as an InferenceGrid.
+        frame.attrs["qwidgets"] = {"kind": "inference", "model_guid": guid}
         return frame
 
     def _model_guid_or_raise(self) -> str:

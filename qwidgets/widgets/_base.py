@@ -77,6 +77,12 @@ class QWidget(anywidget.AnyWidget):
         if self._shown:
             update_display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)
 
+    def save_html(self, path: str | Path, title: str | None = None) -> Path:
+        """Write this panel, with its last state, to one self-contained offline HTML file."""
+        from qwidgets.export import save_html
+
+        return save_html(path, self, title=title or type(self).__name__)
+
     def close(self) -> None:
         requests = getattr(self, "_requests", None)
         if requests is not None:
