@@ -1,0 +1,180 @@
+// TrainingMonitor: status badge, progress bars, ETA, live loss chart, event log and Cancel.
+// Everything shown comes from synced traits, so the view renders from its last state with no
+// kernel (saved notebook, exported page); only Cancel talks to the kernel.
+
+import { h, injectStyle, setText } from "../shared/dom";
+import { formatNumber } from "../shared/format";
+import { Requester, type Model } from "../shared/request";
+import { BASE_CSS } from "../shared/theme";
+import { LossChart } from "../monitor/chart";
+import { float32s } from "../monitor/series";
+import { etaText, FINAL, percent, pointsText, positionText } from "../monitor/view";
+
+const CSS = `${BASE_CSS}
+.qw-monitor { display: flex; flex-direction: column; gap: 6px; max-width: 960px; }
+.qw-monitor .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
+.qw-monitor .qw-head .qw-grow { flex: 1; }
+.qw-monitor .qw-bars { display: grid; grid-template-columns: max-content 1fr max-content; gap: 4px 8px; align-items: center; }
+.qw-monitor .qw-bar { height: 10px; border-radius: 5px; background: var(--jp-layout-color3, #e0e0e0); overflow: hidden; }
+.qw-monitor .qw-bar > div { height: 100%; width: 0; background: var(--jp-brand-color1, #1976d2); transition: width .2s; }
+.qw-monitor[data-state="completed"] .qw-bar > div { background: var(--jp-success-color1, #388e3c); }
+.qw-monitor[data-state="failed"] .qw-bar > div, .qw-monitor[data-state="disconnected"] .qw-bar > div { background: var(--jp-error-color1, #d32f2f); }
+.qw-monitor[data-state^="cancel"] .qw-bar > div { background: var(--jp-warn-color1, #f57c00); }
+.qw-badge[data-state="disconnected"] { background: var(--jp-error-color1, #d32f2f); color: #fff; }
+.qw-monitor .qw-chart { position: relative; }
+.qw-monitor .qw-chart-canvas { display: block; width: 100%; }
+.qw-monitor .qw-chart-canvas:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
+.qw-monitor .qw-tooltip { position: absolute; pointer-events: none; white-space: pre; padding: 3px 6px; border-radius: 3px;
+  font-size: var(--jp-ui-font-size0, 11px); background: var(--jp-layout-color0, #fff); color: var(--jp-ui-font-color1, #212121);
+  border: 1px solid var(--jp-border-color1, #bdbdbd); box-shadow: 0 1px 3px rgba(0,0,0,.2); z-index: 2; }
+.qw-monitor .qw-tools { display: flex; gap: 12px; align-items: center; font-size: var(--jp-ui-font-size0, 11px); }
+.qw-monitor .qw-log { margin: 2px 0 0 0; padding-left: 0; list-style: none; max-height: 120px; overflow-y: auto;
+  font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 12px); }
+.qw-monitor .qw-log li { padding: 1px 0; }
+.qw-monitor details summary { cursor: pointer; }
+`;
+
+function coalesce(fn: () => void): () => void {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    queueMicrotask(() => {
+      queued = false;
+      fn();
+    });
+  };
+}
+
+function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+  injectStyle(el, "monitor", CSS);
+  const requester = new Requester(model, 30_000);
+  const title = h("strong", { class: "qw-title" });
+  const badge = h("span", { class: "qw-badge", role: "status", "aria-label": "training status" });
+  const guid = h("span", { class: "qw-muted qw-guid" });
+  const eta = h("span", { class: "qw-muted qw-eta" });
+  const cancel = h("button", { class: "qw-cancel", type: "button", "aria-label": "Cancel the training on the server" }, "Cancel");
+  const error = h("div", { class: "qw-error qw-message", role: "alert" });
+  const bar = (label: string) => {
+    const fill = h("div");
+    const track = h("div", { class: "qw-bar", role: "progressbar", "aria-label": label, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, fill);
+    const value = h("span", { class: "qw-muted" });
+    return { fill, track, value, label: h("span", {}, label) };
+  };
+  const total = bar("Training");
+  const current = bar("Current batch");
+  const chart = new LossChart();
+  const logToggle = h("input", { type: "checkbox", id: `qw-log-${Math.random().toString(36).slice(2)}` });
+  const points = h("span", { class: "qw-muted qw-points" });
+  const log = h("ol", { class: "qw-log", "aria-live": "polite", "aria-label": "training events" });
+  const logCount = h("span");
+  const root = h("div", { class: "qw-root qw-monitor" },
+    h("div", { class: "qw-head" }, title, badge, guid, h("span", { class: "qw-grow" }), eta, cancel),
+    error,
+    h("div", { class: "qw-bars" }, total.label, total.track, total.value, current.label, current.track, current.value),
+    chart.el,
+    h("div", { class: "qw-tools" },
+      h("label", {}, logToggle, " log scale"), points),
+    h("details", { open: true }, h("summary", {}, "Events ", logCount), log));
+  el.replaceChildren(root);
+
+  let cancelling = false;
+  let cancelError = "";
+
+  const setBar = (b: ReturnType<typeof bar>, v: number, text: string) => {
+    b.fill.style.width = `${v}%`;
+    b.track.setAttribute("aria-valuenow", String(Math.round(v)));
+    b.track.setAttribute("aria-valuetext", text);
+    setText(b.value, text);
+  };
+
+  const status = () => String(model.get("status") || "idle");
+
+  const showStatus = () => {
+    const s = status();
+    root.dataset.state = s;
+    badge.dataset.state = s;
+    setText(title, model.get("title") || "Training");
+    setText(badge, s);
+    const g = model.get("model_guid");
+    setText(guid, g ? `model ${g}` : "");
+    const done = percent(model.get("training_completion"));
+    setBar(total, done, `${Math.round(done)}%`);
+    const batch = percent(model.get("current_batch_completion"));
+    const where = positionText(model.get("pass_index") ?? 0, model.get("num_passes") ?? 0, model.get("batch_index") ?? 0, model.get("num_batches") ?? 0);
+    setBar(current, batch, where ? `${Math.round(batch)}% · ${where}` : `${Math.round(batch)}%`);
+    const loss = model.get("loss");
+    const etaLine = etaText(s, model.get("eta_seconds"));
+    setText(eta, [typeof loss === "number" ? `loss ${formatNumber(loss)}` : "", etaLine].filter(Boolean).join(" · "));
+    const offline = !!model.get("_offline");
+    cancel.hidden = offline;
+    cancel.disabled = offline || cancelling || !model.get("_can_cancel") || FINAL.has(s);
+    setText(cancel, cancelling ? "Cancelling…" : "Cancel");
+    const messages = [model.get("failure_reason") ? `failed: ${model.get("failure_reason")}` : "", model.get("error"), cancelError].filter(Boolean);
+    setText(error, messages.join("\n"));
+    error.hidden = !messages.length;
+  };
+
+  const showChart = () => {
+    const bx = float32s(model.get("_batch_x"));
+    const total = Number(model.get("_points") ?? 0);
+    chart.setData({
+      batch: { x: bx, y: float32s(model.get("_batch_y")) },
+      passes: { x: float32s(model.get("_pass_x")), y: float32s(model.get("_pass_y")) },
+      xRange: total > 1 ? [0, total - 1] : undefined,
+    });
+    setText(points, pointsText(total, bx.length));
+  };
+
+  const showEvents = () => {
+    const events: { time?: string; level?: string; text?: string }[] = model.get("events") ?? [];
+    setText(logCount, `(${events.length})`);
+    const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    log.replaceChildren(...events.map((e) =>
+      h("li", { class: e.level === "error" ? "qw-error" : "" }, h("span", { class: "qw-muted" }, `${e.time ?? ""} `), String(e.text ?? ""))));
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  };
+
+  const onCancel = async () => {
+    if (cancel.disabled) return;
+    cancelling = true;
+    cancelError = "";
+    showStatus();
+    try {
+      await requester.request("stop_training", {});
+    } catch (err) {
+      cancelError = `cancel failed: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      cancelling = false;
+      showStatus();
+    }
+  };
+  cancel.addEventListener("click", onCancel);
+  logToggle.addEventListener("change", () => chart.setLog(logToggle.checked));
+
+  const statusKeys = ["status", "title", "model_guid", "training_completion", "current_batch_completion", "pass_index",
+    "batch_index", "num_passes", "num_batches", "loss", "eta_seconds", "failure_reason", "error", "_can_cancel", "_offline"];
+  const chartKeys = ["_batch_x", "_batch_y", "_pass_x", "_pass_y", "_points"];
+  // One listener per trait (not every model implementation splits space-separated names),
+  // coalesced so an update of ten traits redraws once.
+  const onStatus = coalesce(showStatus);
+  const onChart = coalesce(showChart);
+  const listeners: [string, () => void][] = [
+    ...statusKeys.map((k): [string, () => void] => [`change:${k}`, onStatus]),
+    ...chartKeys.map((k): [string, () => void] => [`change:${k}`, onChart]),
+    ["change:events", coalesce(showEvents)],
+  ];
+  for (const [name, cb] of listeners) model.on(name, cb);
+  showStatus();
+  showChart();
+  showEvents();
+
+  return () => {
+    for (const [name, cb] of listeners) model.off(name, cb);
+    cancel.removeEventListener("click", onCancel);
+    chart.dispose();
+    requester.dispose();
+  };
+}
+
+export default { render };
