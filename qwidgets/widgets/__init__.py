@@ -6,10 +6,14 @@ import importlib
 from typing import Any
 
 _WHERE = {
+    "DeviceQueueGauges": "qwidgets.widgets.gauges",
     "ModelConfigForm": "qwidgets.widgets.config_form",
     "TrainingMonitor": "qwidgets.widgets.monitor",
     "InferenceGrid": "qwidgets.widgets.grid",
     "Dashboard": "qwidgets.widgets.dashboard",
+    "PipelineView": "qwidgets.widgets.pipeline_view",
+    "JobTimeline": "qwidgets.widgets.timeline",
+    "FederatedPanel": "qwidgets.widgets.federated_panel",
 }
 
 __all__ = sorted(_WHERE)
