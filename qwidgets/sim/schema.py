@@ -69,6 +69,10 @@ class Field:
         converted = _convert(self, value, path)
         if self.kind in ("int", "float"):
             self._check_bounds(converted, value, path)
+        if self.string_number and isinstance(value, str):
+            # Kept as the text it came as (the wire's default is "1e-08"): validating the
+            # output again gives the same output.
+            return value.strip()
         return converted
 
     def _check_bounds(self, number: float, original: Any, path: str) -> None:
@@ -90,7 +94,7 @@ class Field:
             out["default"] = self.default
         for key in ("minimum", "maximum", "exclusive_minimum", "exclusive_maximum", "nullable"):
             val = getattr(self, key)
-            if val not in (None, False):
+            if val is not None and val is not False:  # 0 is a bound too
                 out[key] = val
         return out
 

@@ -1,6 +1,10 @@
 """Requests from the browser to the kernel: ``{id, kind, ...}`` custom messages answered by
 ``{id, kind: "reply", ok, result | error}``, each handled as a task on the kernel's loop so a
 slow one never blocks the others, and a ``cancel`` message stops one by id.
+
+With JupyterLab 4.6 and ipykernel 7, comm messages may be handled on a kernel *subshell*:
+another thread with its own event loop. Clients and polling tasks belong to the loop the
+cells run on, so a request arriving elsewhere is handed over to that loop.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ class Requests:
     """Routes request kinds to handlers. A handler takes the message's fields as keyword
     arguments and returns a JSON-able result, or ``(result, buffers)`` for binary data."""
 
-    def __init__(self, send: Callable[[dict[str, Any], list[Any]], None]) -> None:
+    def __init__(self, send: Callable[[dict[str, Any], list[Any]], None],
+                 home: asyncio.AbstractEventLoop | None = None) -> None:
         self._send = send
+        self.home = home if home is not None else _running_loop()
         self._handlers: dict[str, Handler] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -35,6 +41,13 @@ class Requests:
         """The widget's ``on_msg`` callback body."""
         if not isinstance(content, dict) or "kind" not in content:
             return
+        home = self.home
+        if home is not None and not home.is_closed() and _running_loop() is not home:
+            home.call_soon_threadsafe(self._receive_here, content, buffers)
+            return
+        self._receive_here(content, buffers)
+
+    def _receive_here(self, content: dict[str, Any], buffers: list[Any] | None) -> None:
         kind = str(content["kind"])
         rid = str(content.get("id", ""))
         if kind == "cancel":
@@ -102,6 +115,13 @@ class Requests:
         for task in list(self.tasks.values()):
             task.cancel()
         self.tasks.clear()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _call(handler: Handler, fields: dict[str, Any]) -> Any:
