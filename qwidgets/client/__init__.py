@@ -9,6 +9,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from qwidgets.client.braket_provider import BraketProvider
+    from qwidgets.client.devices import (
+        AsyncDeviceClient,
+        Device,
+        DeviceClient,
+        DeviceSummary,
+        QuantumTask,
+        TaskFailedError,
+        TaskInfo,
+    )
     from qwidgets.client.errors import (
         ApiError,
         AuthenticationError,
@@ -20,6 +30,14 @@ if TYPE_CHECKING:
         TrainingFailedError,
         UsageError,
     )
+    from qwidgets.client.federated import (
+        AsyncFederatedClient,
+        AsyncWebClient,
+        SimulationReport,
+        WebClient,
+        simulate_clients,
+    )
+    from qwidgets.client.jobs import AsyncJobsClient, JobEvent, JobInfo, QueuePosition
     from qwidgets.client.parameters import (
         AdamOptimizationParameters,
         AnalyticOptimizationParameters,
@@ -34,44 +52,94 @@ if TYPE_CHECKING:
         NPEIGHStateParameters,
         PowerIterStateParameters,
     )
+    from qwidgets.client.pipeline import (
+        Action,
+        ActionState,
+        Event,
+        EventHandler,
+        FunctionAction,
+        Pipeline,
+        PipelineStopped,
+    )
     from qwidgets.client.qcog import AsyncQcogClient
+    from qwidgets.client.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
     from qwidgets.client.retry import RetryPolicy
     from qwidgets.client.sync import QcogClient
+    from qwidgets.client.training_pipeline import TrainingPipeline
 
 __all__ = [
+    "Action",
+    "ActionState",
     "AdamOptimizationParameters",
     "AnalyticOptimizationParameters",
     "ApiError",
+    "AsyncDeviceClient",
+    "AsyncFederatedClient",
+    "AsyncJobsClient",
     "AsyncQcogClient",
+    "AsyncWebClient",
     "AuthenticationError",
+    "BraketProvider",
     "ConflictError",
+    "Device",
+    "DeviceClient",
+    "DeviceSummary",
     "EIGHStateParameters",
     "EIGSStateParameters",
     "EmptyDictionary",
+    "Event",
+    "EventHandler",
+    "FunctionAction",
     "GradOptimizationParameters",
     "GradStateParameters",
     "InferenceParameters",
+    "JobEvent",
+    "JobInfo",
     "LOBPCGFastStateParameters",
     "LOBPCGStateParameters",
     "NPEIGHStateParameters",
     "NotFoundError",
+    "Pipeline",
+    "PipelineStopped",
     "PowerIterStateParameters",
     "QcogClient",
+    "QuantumTask",
+    "QueueCount",
+    "QueueDepth",
+    "QueueInfo",
+    "QueuePosition",
     "RetryPolicy",
     "ServerValidationError",
     "ServiceUnavailableError",
+    "SimulationReport",
+    "TaskFailedError",
+    "TaskInfo",
     "TrainingCancelledError",
     "TrainingFailedError",
+    "TrainingPipeline",
     "UsageError",
+    "WebClient",
+    "parse_count",
+    "simulate_clients",
 ]
 
 _WHERE = {
     "AsyncQcogClient": "qcog",
+    **dict.fromkeys(("AsyncJobsClient", "JobEvent", "JobInfo", "QueuePosition"), "jobs"),
     "QcogClient": "sync",
     "RetryPolicy": "retry",
+    "TrainingPipeline": "training_pipeline",
+    **dict.fromkeys(("Action", "ActionState", "Event", "EventHandler", "FunctionAction",
+                     "Pipeline", "PipelineStopped"), "pipeline"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Parameters") or n == "EmptyDictionary"),
                     "parameters"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Error")), "errors"),
+    **dict.fromkeys(("AsyncDeviceClient", "Device", "DeviceClient", "DeviceSummary",
+                     "QuantumTask", "TaskFailedError", "TaskInfo"), "devices"),
+    **dict.fromkeys(("QueueCount", "QueueDepth", "QueueInfo", "parse_count"), "queue_info"),
+    "BraketProvider": "braket_provider",
+    **dict.fromkeys(("AsyncFederatedClient", "AsyncWebClient", "SimulationReport", "WebClient",
+                     "simulate_clients"), "federated"),
 }
 
 

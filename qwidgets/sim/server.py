@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from qwidgets.sim import braket_auth, routes_braket_devices, routes_braket_jobs, routes_federated
 from qwidgets.sim.jobs import TrainingJobs
 from qwidgets.sim.middleware import (
     auth_middleware,
@@ -50,6 +51,13 @@ def make_app(
                      body_limit_middleware(max_body_bytes), idempotency_middleware(the_store)])
     app[CONTEXT] = Context(the_store, jobs, max_body_bytes)
     add_routes(app)
+    # fma-connect routes under /fl/<token>/ and /api/v1/federated/, plus their schedule
+    routes_federated.add_routes(app, the_store, tokens)
+    # Braket devices and quantum tasks (SigV4 auth, secret key = a token) and their queues
+    braket_auth.install(app, tokens)
+    routes_braket_devices.setup(app, the_store)
+    # Braket hybrid jobs: they wait in the same device queues, then run in worker threads
+    routes_braket_jobs.setup(app, the_store)
 
     async def recover(_app: web.Application) -> None:
         await asyncio.to_thread(jobs.recover)

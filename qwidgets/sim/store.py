@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,19 @@ class Store:
     @property
     def closed(self) -> bool:
         return self._conn is None
+
+    # ------------------------------------------------------------ tables of other modules
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the shared connection, for modules that keep their own
+        tables in this file (``job_store``): one lock, one file, one WAL."""
+        return self._tx()
+
+    def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is closed")
+            return self._conn.execute(sql, args).fetchall()
 
     # ------------------------------------------------------------ datasets
 

@@ -1,0 +1,395 @@
+"""``FederatedPanel``: a federated model at a glance: its clients (registered, last seen,
+updates sent), the round in progress, the aggregate versions as a table, and the validation
+score per aggregate as a small chart.
+
+    fed = await AsyncFederatedClient.create()
+    panel = FederatedPanel(model_id, client=fed)
+    panel                      # shows it
+    panel.start()              # live: one polling task on the kernel's loop
+    panel.figure()             # plotly figure of the validation scores
+
+Every aggregate stays in the kernel (``panel.aggregates_all``); the browser gets the last
+``TABLE_ROWS`` rows and a decimated score curve, at most ten times a second, and the state
+is complete without any request from the browser, so a saved notebook or an exported page
+shows the last state. Client uuids are shown shortened: in fma-connect a uuid identifies a
+client to the service, so the full value stays out of the notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode
+
+from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
+from qwidgets.errors import QwidgetsError, ValidationError
+from qwidgets.sim.federated import check_id
+from qwidgets.widgets._base import QWidget, bundle, escape
+from qwidgets.widgets._throttle import Throttle
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from qwidgets.client.federated import AsyncFederatedClient
+
+TABLE_ROWS = 30
+MAX_POINTS = 400
+REFETCH = 20  # the last aggregates are fetched again: their scores arrive after them
+MAX_BACKOFF_S = 30.0
+SHORT_ID = 8
+T = TypeVar("T")
+
+
+class FederatedPanel(QWidget):
+    """Live view of one federated model of a service (by default the embedded simulator)."""
+
+    _bundle_name: ClassVar[str] = "federated_panel"
+    _esm = bundle("federated_panel")
+
+    federated_model_id = Int(0, help="Id of the federated model shown").tag(sync=True)
+    info = Dict(help="The model: name, rule, aggregation, score_key, structure, counts"
+                ).tag(sync=True)
+    clients = List(Dict(), help="Registered clients (shortened ids), oldest first").tag(sync=True)
+    current_round = Dict(help="The round in progress: version, pending updates, waiting for"
+                         ).tag(sync=True)
+    aggregates = List(Dict(), help=f"The last {TABLE_ROWS} aggregates, oldest first"
+                      ).tag(sync=True)
+    scores = List(List(), help=f"[version, validation score] per aggregate, at most "
+                  f"{MAX_POINTS} points").tag(sync=True)
+    live = Bool(False, help="Polling the service").tag(sync=True)
+    status = Unicode("idle", help="idle, live, stopped or error").tag(sync=True)
+    error = Unicode("", help="The last problem reaching the service").tag(sync=True)
+    updated_on = Unicode("", help="Service time of the state shown (ISO 8601)").tag(sync=True)
+    interval = Float(1.0, help="Seconds between polls while live").tag(sync=True)
+    _offline = Bool(False, help="Rendered without a kernel (exported page)").tag(sync=True)
+
+    def __init__(self, federated_model_id: int, client: AsyncFederatedClient | None = None,
+                 **kwargs: Any) -> None:
+        model_id = check_id(federated_model_id, "federated_model_id")
+        interval = kwargs.get("interval", 1.0)
+        if (not isinstance(interval, (int, float)) or isinstance(interval, bool)
+                or not 0.05 <= interval <= 3600):
+            raise ValidationError("interval", interval, "must be seconds from 0.05 to 3600",
+                                  "e.g. interval=1.0")
+        if client is not None and not hasattr(client, "summary"):
+            raise ValidationError("client", client, "must be an AsyncFederatedClient",
+                                  "create one with `await AsyncFederatedClient.create()`")
+        super().__init__(federated_model_id=model_id, **kwargs)
+        self._client = client
+        self._owns_client = client is None
+        self.aggregates_all: list[dict[str, Any]] = []
+        self._state: dict[str, Any] = {}
+        self._pending: dict[str, Any] = {}
+        self._throttle = Throttle(self._flush, 0.1)
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        # the loop of the cells: the client's connections and the polling task live there
+        self._home_loop = _running_loop()
+        self.polls = 0
+        self._requests.register("refresh", self._on_refresh)
+        self._requests.register("live", self._on_live)
+        self._requests.register("aggregate_now", self._on_aggregate_now)
+
+    # ------------------------------------------------------------ control
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The polling task (None when not live)."""
+        return self._task
+
+    def start(self) -> None:
+        """Poll the service on the running loop (a Jupyter kernel's) until ``stop()``."""
+        if self._task is not None and not self._task.done():
+            return
+        loop = _running_loop()
+        if loop is None:
+            raise UsageError("no running event loop to poll on: in a script use "
+                             "`await panel.refresh()`")
+        self._home_loop = self._home_loop or loop
+        self._wake = asyncio.Event()
+        # kept: a task nobody holds may be garbage collected mid-poll
+        self._task = loop.create_task(self._run(), name=f"qwidgets-federated-{self.model}")
+        self._stage(live=True, status="live", error="")
+        self._throttle.finish()
+
+    def stop(self) -> None:
+        """Stop polling; the last state stays shown (and becomes the static form)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self._stage(live=False, status="stopped" if self.status != "error" else "error")
+        self._finish()
+
+    async def refresh(self) -> dict[str, Any]:
+        """Fetch the state once, show it now, and return the service's summary."""
+        summary = await self._poll()
+        self._finish()
+        return summary
+
+    @property
+    def model(self) -> int:
+        return int(self.federated_model_id)
+
+    def close(self) -> None:
+        # also runs from __del__ of an instance whose __init__ failed half-way
+        task = getattr(self, "_task", None)
+        if task is not None:
+            task.cancel()
+            self._task = None
+        if hasattr(self, "_throttle"):
+            self._throttle.cancel()
+        if getattr(self, "_owns_client", False) and self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing is open on it
+                asyncio.get_running_loop().create_task(client.close())
+        super().close()
+
+    # ------------------------------------------------------------ polling
+
+    async def _connect(self) -> AsyncFederatedClient:
+        if self._client is None:
+            from qwidgets.client.federated import AsyncFederatedClient
+
+            self._client = await AsyncFederatedClient.create()
+        return self._client
+
+    async def _run(self) -> None:
+        failures, idle, delay = 0, 0, float(self.interval)
+        while True:
+            try:
+                changed = await self._poll_changes()
+            except asyncio.CancelledError:
+                raise
+            except (AuthenticationError, NotFoundError, ValidationError) as exc:
+                # retrying cannot help: say why and stop
+                self._stage(error=str(exc), status="error", live=False)
+                self._finish()
+                self._task = None
+                return
+            except (QwidgetsError, OSError) as exc:
+                failures += 1
+                delay = min(MAX_BACKOFF_S, float(self.interval) * 2 ** failures)
+                self._stage(error=f"{exc} (retrying in {delay:.0f} s)", status="error")
+            else:
+                failures = 0
+                # quiet rounds: back off up to 5 intervals; any change polls at full speed
+                idle = 0 if changed else idle + 1
+                delay = float(self.interval) * min(5.0, 1.5 ** idle)
+                self._stage(error="", status="live")
+            assert self._wake is not None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+
+    async def _poll_changes(self) -> bool:
+        before = (len(self.aggregates_all), self._state.get("round"),
+                  self._state.get("clients"))
+        await self._poll()
+        return before != (len(self.aggregates_all), self._state.get("round"),
+                          self._state.get("clients"))
+
+    async def _poll(self) -> dict[str, Any]:
+        client = await self._connect()
+        keep = self.aggregates_all[:-REFETCH] if len(self.aggregates_all) > REFETCH else []
+        after = int(keep[-1]["id"]) if keep else 0
+        fetched: list[dict[str, Any]] = []
+        while True:
+            summary = await client.summary(self.model, after=after, limit=500)
+            fetched.extend(summary["aggregates"])
+            if not summary.get("more") or not summary["aggregates"]:
+                break
+            after = int(summary["aggregates"][-1]["id"])
+        self.polls += 1
+        self.aggregates_all = keep + fetched
+        self._take(summary)
+        return summary
+
+    def _take(self, summary: dict[str, Any]) -> None:
+        shown = {c["uuid"]: _short(c["uuid"]) for c in summary["clients"]}
+        clients = [{"id": shown[c["uuid"]], "registered_on": c["registered_on"],
+                    "last_seen": c["last_seen"], "updates": c["updates"],
+                    "scores": c["scores"], "pending": c["pending_updates"]}
+                   for c in summary["clients"]]
+        current = dict(summary["round"])
+        for key in ("waiting_for", "clients_sent"):
+            if key in current:
+                current[key] = [shown.get(c, _short(c)) for c in current[key]]
+        model = dict(summary["model"])
+        current["next_aggregation_in_s"] = model.pop("next_aggregation_in_s", None)
+        self._state = {"clients": clients, "round": current}
+        self._stage(info=model, clients=clients, current_round=current,
+                    aggregates=[_row(a) for a in self.aggregates_all[-TABLE_ROWS:]],
+                    scores=_decimate([[a["version"], a["validation_score"]]
+                                      for a in self.aggregates_all], MAX_POINTS),
+                    updated_on=str(summary.get("now", "")))
+
+    # ------------------------------------------------------------ syncing
+
+    def _stage(self, **fields: Any) -> None:
+        self._pending.update(fields)
+        self._throttle.request()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        with self.hold_sync():
+            for name, value in pending.items():
+                setattr(self, name, value)
+
+    def _finish(self) -> None:
+        self._throttle.request()
+        self._throttle.finish()
+        self.refresh_static()
+
+    # ------------------------------------------------------------ browser requests
+
+    async def _at_home(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work`` on the loop of the cells. JupyterLab 4.6 with ipykernel 7 delivers
+        widget messages over a kernel subshell, on another thread with its own loop, where
+        the client's connections and the polling task cannot be used."""
+        here, home = _running_loop(), self._home_loop
+        if home is not None and home is not here and home.is_running() and not home.is_closed():
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work(), home))
+        return await work()
+
+    async def _on_refresh(self) -> dict[str, Any]:
+        await self._at_home(self.refresh)
+        return {"aggregates": len(self.aggregates_all)}
+
+    async def _on_live(self, on: bool) -> dict[str, bool]:
+        async def switch() -> bool:
+            if on:
+                self.start()
+            else:
+                self.stop()
+            return self._task is not None
+
+        return {"live": await self._at_home(switch)}
+
+    async def _on_aggregate_now(self) -> dict[str, Any]:
+        return await self._at_home(self._aggregate_now)
+
+    async def _aggregate_now(self) -> dict[str, Any]:
+        client = await self._connect()
+        made = await client.aggregate_now(self.model)
+        if self._task is not None and self._wake is not None:
+            self._wake.set()  # the live loop polls at once
+        else:
+            await self.refresh()
+        return {"aggregate": made["id"] if made else None}
+
+    # ------------------------------------------------------------ Python views
+
+    def figure(self) -> go.Figure:
+        """The validation score per aggregate version (every aggregate the kernel holds)."""
+        import plotly.graph_objects as go
+
+        rows = [a for a in self.aggregates_all if a.get("validation_score") is not None]
+        key = self.info.get("score_key", "score")
+        fig = go.Figure(go.Scatter(
+            x=[a["version"] for a in rows], y=[a["validation_score"] for a in rows],
+            mode="lines+markers", name=key,
+            customdata=[[a["id"], a["n_scores"]] for a in rows],
+            hovertemplate="version %{x}<br>" + key + " %{y:.4g}<br>aggregate %{customdata[0]}"
+                          "<br>%{customdata[1]} client score(s)<extra></extra>"))
+        fig.update_layout(title=f"Federated model {self.model}: {self.info.get('name', '')}",
+                          xaxis_title="aggregate version",
+                          yaxis_title=f"validation {key} (mean over clients)",
+                          template="plotly_white", height=360)
+        return fig
+
+    def static_text(self) -> str:
+        latest = self.aggregates[-1] if self.aggregates else None
+        score = latest.get("validation_score") if latest else None
+        return (f"FederatedPanel: model {self.model} {self.info.get('name', '')!s}, "
+                f"{len(self.clients)} client(s), {len(self.aggregates_all)} aggregate(s)"
+                + (f", latest validation score {score:.4g}" if score is not None else ""))
+
+    def static_html(self) -> str:
+        info = self.info
+        head = (f"<strong>Federated model {escape(self.model)}</strong> "
+                f"{escape(info.get('name', ''))} <span class='qw-muted'>"
+                f"{escape(_rule_text(info))}</span>")
+        clients = "".join(
+            f"<tr><td><code>{escape(c['id'])}</code></td><td>{escape(c['last_seen'])}</td>"
+            f"<td>{escape(c['updates'])}</td><td>{escape(c['scores'])}</td></tr>"
+            for c in self.clients)
+        rows = "".join(
+            f"<tr><td>{escape(a['version'])}</td><td>{escape(a['id'])}</td>"
+            f"<td>{escape(a['parent'] if a['parent'] is not None else '–')}</td>"
+            f"<td>{escape(a['n_clients'])}</td><td>{escape(_fmt(a['validation_score']))}</td>"
+            f"<td>{escape(a['created_on'])}</td></tr>"
+            for a in reversed(self.aggregates[-10:]))
+        table = "border-collapse:collapse;margin:4px 0;font-size:12px"
+        return (f"<div class='qw-static qw-fed-static' style='font-family:sans-serif'>"
+                f"<div>{head}</div>"
+                f"<div>{_svg(self.scores, info.get('score_key', 'score'))}</div>"
+                f"<table style='{table}'><caption>Clients</caption><tr><th>client</th>"
+                f"<th>last seen</th><th>updates</th><th>scores</th></tr>{clients}</table>"
+                f"<table style='{table}'><caption>Aggregates (latest first)</caption><tr>"
+                f"<th>version</th><th>id</th><th>parent</th><th>clients</th><th>score</th>"
+                f"<th>created</th></tr>{rows}</table></div>")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _short(client: str) -> str:
+    return client[:SHORT_ID]
+
+
+def _row(a: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "version", "parent", "n_clients", "n_updates", "num_samples",
+            "validation_score", "n_scores", "trigger", "created_on")
+    return {k: a.get(k) for k in keys}
+
+
+def _decimate(points: list[list[Any]], limit: int) -> list[list[Any]]:
+    """At most ``limit`` points, evenly spread, the first and the last always kept."""
+    if len(points) <= limit:
+        return points
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(i * step)] for i in range(limit)]
+
+
+def _fmt(value: Any) -> str:
+    return "–" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _rule_text(info: dict[str, Any]) -> str:
+    rule = info.get("rule")
+    text = {"all_clients": "waits for all clients", "periodic": "aggregates periodically",
+            "x_updates": f"waits for {info.get('x_updates')} updates"}.get(str(rule), "")
+    if info.get("period_s") and rule != "periodic":
+        text += ", checked"
+    if info.get("period_s"):
+        text += f" every {info['period_s']:g} s"
+    return f"{info.get('aggregation', '')}, {text}" if text else str(info.get("aggregation", ""))
+
+
+def _svg(points: list[list[Any]], label: str, width: int = 320, height: int = 120) -> str:
+    """The score curve as inline SVG (numbers only, so nothing needs escaping but the label)."""
+    values = [(float(v), float(s)) for v, s in points if s is not None]
+    if not values:
+        return "<span class='qw-muted'>no validation scores yet</span>"
+    xs, ys = [v for v, _ in values], [s for _, s in values]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
+    pad = 6
+    coords = " ".join(
+        f"{pad + (x - x0) / (x1 - x0) * (width - 2 * pad):.1f},"
+        f"{height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad):.1f}" for x, y in values)
+    return (f"<svg width='{width}' height='{height}' role='img' aria-label='validation "
+            f"{escape(label)} per aggregate version, last {ys[-1]:.4g}'>"
+            f"<polyline fill='none' stroke='#1976d2' stroke-width='2' points='{coords}'/>"
+            f"<text x='{pad}' y='12' font-size='10'>{escape(label)} {ys[-1]:.4g}</text></svg>")
+
