@@ -1,0 +1,148 @@
+"""The whole loop in one panel: a DataFrame in, configure, train, watch, infer, browse.
+
+A root container of the three widgets (form, monitor, grid), not one big widget: each part
+keeps its own bundle and tests, and the dashboard only wires their events together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import pandas as pd
+
+from qwidgets.client import AsyncQcogClient
+from qwidgets.errors import QwidgetsError
+from qwidgets.widgets._base import QWidget
+from qwidgets.widgets.config_form import ModelConfigForm
+from qwidgets.widgets.grid import InferenceGrid
+from qwidgets.widgets.monitor import TrainingMonitor
+
+log = logging.getLogger(__name__)
+
+_STATE = {"state_method": "NP_EIGH"}  # exact ground states for the forecasts shown
+
+
+class Dashboard(ipywidgets.VBox):
+    """``Dashboard(df)``: configure a model on ``df``'s columns, press Train, watch the
+    training live (Cancel stops it on the server), then browse the forecast of the target
+    operators next to their actual values.
+
+    ``inference_data``: rows to forecast (default: ``data`` itself).
+    """
+
+    def __init__(self, data: pd.DataFrame | None = None, client: AsyncQcogClient | None = None,
+                 *, inference_data: pd.DataFrame | None = None, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"Dashboard() got unexpected keyword argument(s) "
+                            f"{', '.join(sorted(kwargs))}; it accepts data, client, inference_data")
+        self.form = ModelConfigForm(data=data, client=client)
+        self.monitor: TrainingMonitor | None = None
+        self.grid: InferenceGrid | None = None
+        self.inference_data = inference_data
+        self.forecast: pd.DataFrame | None = None
+        self._status = ipywidgets.HTML(self._status_html("Configure a model, then press Train."))
+        self._monitor_box = ipywidgets.VBox()
+        self._grid_box = ipywidgets.VBox()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.form.on_train(self._on_train)
+        super().__init__(children=[self._status, self.form, self._monitor_box, self._grid_box])
+        self.add_class("qw-dashboard")
+
+    # ------------------------------------------------------------ the loop
+
+    def _on_train(self, client: AsyncQcogClient) -> None:
+        if self.monitor is not None:
+            self.monitor.close()
+        self.monitor = TrainingMonitor(client, title="Training")
+        self._monitor_box.children = [self.monitor]
+        self._say(f"Training model {client.model_guid}…")
+        task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, client: AsyncQcogClient, monitor: TrainingMonitor) -> None:
+        try:
+            status = await monitor.wait()
+            if monitor is not self.monitor:
+                return  # a newer training replaced this one
+            if status != "completed":
+                self._say(f"The training ended {status}: no forecast.")
+                return
+            self._say("Trained. Forecasting…")
+            await self.infer(client)
+        except Exception as exc:  # shown, not lost in the log
+            log.exception("dashboard step failed")
+            self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+    async def wait(self) -> InferenceGrid | None:
+        """Wait until the current training has ended and its forecast is shown (as pressing
+        Train and watching would); returns the grid, or None if the training did not complete."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        return self.grid
+
+    async def infer(self, client: AsyncQcogClient) -> InferenceGrid:
+        """Forecast the targets on ``inference_data`` and show them beside the actual values."""
+        data = self.inference_data if self.inference_data is not None else self.form.data
+        if data is None:
+            raise QwidgetsError("no data to forecast: pass inference_data=df or data=df")
+        model = self.form.value.get("model", {})
+        operators = [str(o) for o in model.get("operators") or []]
+        targets = [str(t) for t in model.get("target_operators") or []] or operators[-1:]
+        if not targets:
+            raise QwidgetsError("the model has no operators to forecast")
+        inputs = data[[c for c in data.columns if str(c) in operators and str(c) not in targets]]
+        forecast = await client.inference(
+            inputs, {"operators_to_forecast": targets, "state_parameters": _STATE})
+        self.forecast = forecast
+        actual = data[[c for c in data.columns if str(c) in targets]]
+        grid = InferenceGrid(forecast, actual=actual if len(actual.columns) else None)
+        if self.grid is not None:
+            self.grid.close()
+        self.grid = grid
+        self._grid_box.children = [grid]
+        self._say(f"Forecast of {', '.join(targets)} for {len(forecast):,} rows, beside the "
+                  "actual values.")
+        return grid
+
+    # ------------------------------------------------------------ presentation
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self._status.value = self._status_html(text, error)
+
+    @staticmethod
+    def _status_html(text: str, error: bool = False) -> str:
+        style = "color: var(--jp-error-color1, #d32f2f)" if error else ""
+        return (f"<div class='qw-dashboard-status' role='status' style='{style}'>"
+                f"<b>qwidgets dashboard</b> · {html.escape(text)}</div>")
+
+    @property
+    def panels(self) -> list[QWidget]:
+        return [w for w in (self.form, self.monitor, self.grid) if w is not None]
+
+    def static_html(self) -> str:
+        return self._status.value + "".join(p.static_html() for p in self.panels)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data = dict(super()._repr_mimebundle_(**kwargs) or {})
+        data["text/plain"] = " | ".join(p.static_text() for p in self.panels)
+        data["text/html"] = self.static_html()
+        return data
+
+    def save_html(self, path: str | Path, title: str = "qwidgets dashboard") -> Path:
+        """The form, the monitor and the grid as they are now, in one offline HTML file."""
+        from qwidgets.export import save_html
+
+        return save_html(path, *self.panels, title=title)
+
+    def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for panel in self.panels:
+            panel.close()
+        super().close()
