@@ -43,7 +43,8 @@ async def test_unknown_kind_and_cancel() -> None:
     sent: list[dict[str, Any]] = []
     requests = Requests(lambda msg, buffers: sent.append(msg))
     requests.receive({"id": "a", "kind": "nope"})
-    assert sent[0]["ok"] is False and "unknown request kind 'nope'" in sent[0]["error"]
+    assert sent[0]["ok"] is False
+    assert "unknown request kind 'nope'" in sent[0]["error"]
 
     started = asyncio.Event()
 

@@ -94,6 +94,10 @@ class Requests:
         except (QwidgetsError, ValueError, KeyError, TypeError) as exc:
             self._reply(rid, False, error=str(exc))
             return
+        except Exception as exc:  # shown in the widget rather than lost in a log
+            log.exception("request %s failed", rid)
+            self._reply(rid, False, error=f"{type(exc).__name__}: {exc}")
+            return
         self._answer(rid, result)
 
     def _answer(self, rid: str, result: Any) -> None:
