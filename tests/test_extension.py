@@ -82,3 +82,22 @@ async def test_watcher_and_grid_formatter_follow_a_real_training(tmp_path: Path,
     assert shown[0].df is forecast
     shell.run_line_magic("qw_grid", "off")
     assert formatter(forecast) is None
+
+
+async def test_dashboard_joins_other_panels_and_exports_them(tmp_path: Path) -> None:
+    from qwidgets.client import AsyncJobsClient
+    from qwidgets.widgets import JobTimeline
+
+    df = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    with start(data_dir=tmp_path / "sim") as server:
+        jobs = AsyncJobsClient(server.url, server.token)
+        timeline = JobTimeline(client=jobs, autostart=False)
+        dash = qwidgets.dashboard(df).add(timeline)
+        assert dash.panels[-1] is timeline
+        assert timeline in dash.children[-1].children
+        page = dash.save_html(tmp_path / "d.html").read_text()
+        assert "data-qw-module='timeline'" in page
+        with pytest.raises(TypeError, match="qwidgets widgets"):
+            dash.add("not a widget")  # type: ignore[arg-type]
+        dash.close()
+        await jobs.close()

@@ -48,9 +48,12 @@ class Dashboard(ipywidgets.VBox):
         self._status = ipywidgets.HTML(self._status_html("Configure a model, then press Train."))
         self._monitor_box = ipywidgets.VBox()
         self._grid_box = ipywidgets.VBox()
+        self.extra: list[QWidget] = []
+        self._extra_box = ipywidgets.VBox()
         self._tasks: set[asyncio.Task[None]] = set()
         self.form.on_train(self._on_train)
-        super().__init__(children=[self._status, self.form, self._monitor_box, self._grid_box])
+        super().__init__(children=[self._status, self.form, self._monitor_box, self._grid_box,
+                                   self._extra_box])
         self.add_class("qw-dashboard")
 
     # ------------------------------------------------------------ the loop
@@ -110,6 +113,16 @@ class Dashboard(ipywidgets.VBox):
                   "actual values.")
         return grid
 
+    def add(self, *panels: QWidget) -> Dashboard:
+        """Join other panels (device queue gauges, a job timeline, a federated panel, a
+        pipeline view) below the loop; they are part of ``save_html`` too."""
+        for panel in panels:
+            if not isinstance(panel, QWidget):
+                raise TypeError(f"Dashboard.add takes qwidgets widgets, not {type(panel).__name__}")
+        self.extra.extend(panels)
+        self._extra_box.children = list(self.extra)
+        return self
+
     # ------------------------------------------------------------ presentation
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -123,7 +136,7 @@ class Dashboard(ipywidgets.VBox):
 
     @property
     def panels(self) -> list[QWidget]:
-        return [w for w in (self.form, self.monitor, self.grid) if w is not None]
+        return [w for w in (self.form, self.monitor, self.grid, *self.extra) if w is not None]
 
     def static_html(self) -> str:
         return self._status.value + "".join(p.static_html() for p in self.panels)
