@@ -7,6 +7,7 @@ is wasted, so widgets mark themselves dirty and let this class decide when to se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -68,3 +69,11 @@ class Throttle:
         self._last = self._clock()
         self.flushes += 1
         self._flush()
+
+
+async def sleep_or_wake(wake: asyncio.Event, seconds: float | None) -> None:
+    """Sleep ``seconds`` (None: until woken), or less if ``wake`` is set (a Refresh or Cancel
+    click); the event is cleared for the next sleep. Shared by the widgets' polling loops."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
+    wake.clear()

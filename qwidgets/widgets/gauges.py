@@ -32,7 +32,7 @@ from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableEr
 from qwidgets.client.queue_info import QueueCount, QueueDepth, QueueInfo
 from qwidgets.errors import QwidgetsError, ValidationError
 from qwidgets.widgets._base import QWidget, bundle
-from qwidgets.widgets._throttle import Throttle
+from qwidgets.widgets._throttle import Throttle, sleep_or_wake
 
 MAX_BACKOFF_S = 60.0
 CATALOG_EVERY = 30  # polls between two reads of the device list (statuses change rarely)
@@ -165,9 +165,7 @@ class DeviceQueueGauges(QWidget):
 
     async def _sleep(self, seconds: float | None) -> None:
         assert self._wake is not None
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        await sleep_or_wake(self._wake, seconds)
 
     async def _source(self) -> DeviceApi:
         if self._client is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
 from qwidgets.errors import ValidationError
+from qwidgets.widgets._throttle import sleep_or_wake
 
 if TYPE_CHECKING:
     from qwidgets.client import AsyncQcogClient
@@ -150,9 +151,7 @@ class Poller:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        await sleep_or_wake(self._wake, seconds)
 
 
 def check_intervals(poll_interval: float, max_interval: float,

@@ -12,7 +12,6 @@ ends. Updates reach the browser through a throttle (at most 10 per second, the l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import time
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableEr
 from qwidgets.client.jobs import JobInfo, JobsApi
 from qwidgets.errors import QwidgetsError
 from qwidgets.widgets._base import QWidget, bundle
-from qwidgets.widgets._throttle import Throttle
+from qwidgets.widgets._throttle import Throttle, sleep_or_wake
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _STATE_KEYS = ("job_arn", "job_name", "status", "device", "events", "queue_position",
@@ -147,9 +146,7 @@ class JobTimeline(QWidget):
 
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        self._wake.clear()
+        await sleep_or_wake(self._wake, seconds)
 
     async def _source(self) -> JobsApi:
         if self._client is None:
