@@ -30,7 +30,7 @@ class Requests:
     def __init__(self, send: Callable[[dict[str, Any], list[Any]], None],
                  home: asyncio.AbstractEventLoop | None = None) -> None:
         self._send = send
-        self.home = home if home is not None else _running_loop()
+        self.home = home if home is not None else running_loop()
         self._handlers: dict[str, Handler] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -42,7 +42,7 @@ class Requests:
         if not isinstance(content, dict) or "kind" not in content:
             return
         home = self.home
-        if home is not None and not home.is_closed() and _running_loop() is not home:
+        if home is not None and not home.is_closed() and running_loop() is not home:
             home.call_soon_threadsafe(self._receive_here, content, buffers)
             return
         self._receive_here(content, buffers)
@@ -61,10 +61,7 @@ class Requests:
                         f"known: {sorted(self._handlers)}")
             return
         fields = {k: v for k, v in content.items() if k not in ("id", "kind")}
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        loop = running_loop()
         if loop is None:
             # No loop (a plain script or a synchronous test): run to completion here.
             self._finish(rid, lambda: asyncio.run(_call(handler, fields)))
@@ -121,7 +118,7 @@ class Requests:
         self.tasks.clear()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:

@@ -12,7 +12,6 @@ through ``AsyncQcogClient``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import copy
 import functools
 import html
@@ -100,8 +99,7 @@ class ModelConfigForm(QWidget):
         self._data_check: tuple[tuple[str, ...], ValidationError | None] | None = None
         self._callbacks: list[OnTrain] = []
         self.last_client: AsyncQcogClient | None = None
-        self._task: asyncio.Future[None] | concurrent.futures.Future[None] | None = None
-        self._home_loop = _running_loop()
+        self._task: asyncio.Task[None] | None = None
         self._set_data(data)
         value = kwargs.pop("value", None)
         super().__init__(schema=describe_all(), columns=list(self._labels), **kwargs)
@@ -264,14 +262,9 @@ class ModelConfigForm(QWidget):
         if self.busy:
             raise QwidgetsError("a training is already being submitted; wait until it started")
         self.busy = True  # at once, so a second click is refused before the task runs
-        here, home = _running_loop(), self._home_loop
-        if home is not None and home is not here and home.is_running() and not home.is_closed():
-            # JupyterLab 4.6 with ipykernel 7 delivers widget messages over a kernel subshell,
-            # on another thread with its own loop. The training runs on the loop of the cells
-            # (where the form was made), so the client it hands over works in a cell.
-            self._task = asyncio.run_coroutine_threadsafe(self._train_from_button(), home)
-        else:
-            self._task = asyncio.get_running_loop().create_task(self._train_from_button())
+        # Requests already runs on the loop of the cells (see _requests.py), so the client
+        # this hands over works in a cell.
+        self._task = asyncio.get_running_loop().create_task(self._train_from_button())
         return {"started": True}
 
     async def _train_from_button(self) -> None:
@@ -366,13 +359,6 @@ class ModelConfigForm(QWidget):
 
 
 # ---------------------------------------------------------------- validation, by field
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def error_key(field: str) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
@@ -28,6 +27,7 @@ from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageErro
 from qwidgets.errors import QwidgetsError, ValidationError
 from qwidgets.sim.federated import check_id
 from qwidgets.widgets._base import QWidget, bundle, escape
+from qwidgets.widgets._requests import running_loop as _running_loop
 from qwidgets.widgets._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -86,8 +86,6 @@ class FederatedPanel(QWidget):
         self._throttle = Throttle(self._flush, 0.1)
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
-        # the loop of the cells: the client's connections and the polling task live there
-        self._home_loop = _running_loop()
         self.polls = 0
         self._requests.register("refresh", self._on_refresh)
         self._requests.register("live", self._on_live)
@@ -108,7 +106,6 @@ class FederatedPanel(QWidget):
         if loop is None:
             raise UsageError("no running event loop to poll on: in a script use "
                              "`await panel.refresh()`")
-        self._home_loop = self._home_loop or loop
         self._wake = asyncio.Event()
         # kept: a task nobody holds may be garbage collected mid-poll
         self._task = loop.create_task(self._run(), name=f"qwidgets-federated-{self.model}")
@@ -245,31 +242,21 @@ class FederatedPanel(QWidget):
 
     # ------------------------------------------------------------ browser requests
 
-    async def _at_home(self, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        """Run ``work`` on the loop of the cells. JupyterLab 4.6 with ipykernel 7 delivers
-        widget messages over a kernel subshell, on another thread with its own loop, where
-        the client's connections and the polling task cannot be used."""
-        here, home = _running_loop(), self._home_loop
-        if home is not None and home is not here and home.is_running() and not home.is_closed():
-            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work(), home))
-        return await work()
-
     async def _on_refresh(self) -> dict[str, Any]:
-        await self._at_home(self.refresh)
+        await self.refresh()
         return {"aggregates": len(self.aggregates_all)}
 
+    # Requests run on the loop of the cells (see _requests.py), where the client's
+    # connections and the polling task live.
     async def _on_live(self, on: bool) -> dict[str, bool]:
-        async def switch() -> bool:
-            if on:
-                self.start()
-            else:
-                self.stop()
-            return self._task is not None
-
-        return {"live": await self._at_home(switch)}
+        if on:
+            self.start()
+        else:
+            self.stop()
+        return {"live": self._task is not None}
 
     async def _on_aggregate_now(self) -> dict[str, Any]:
-        return await self._at_home(self._aggregate_now)
+        return await self._aggregate_now()
 
     async def _aggregate_now(self) -> dict[str, Any]:
         client = await self._connect()
@@ -336,11 +323,6 @@ class FederatedPanel(QWidget):
 # ---------------------------------------------------------------- helpers
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _short(client: str) -> str:
