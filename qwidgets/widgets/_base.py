@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anywidget
+import traitlets
 from IPython.display import display, update_display
 
 from qwidgets.errors import QwidgetsError
@@ -28,6 +29,8 @@ class QWidget(anywidget.AnyWidget):
 
     _esm: ClassVar[Any]
     _bundle_name: ClassVar[str] = ""
+    _offline = traitlets.Bool(False, help="rendered without a kernel (an exported page): "
+                              "show the state carried, send no requests").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(k for k in kwargs if not self.has_trait(k) or k.startswith("_"))

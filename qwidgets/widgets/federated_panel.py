@@ -64,7 +64,6 @@ class FederatedPanel(QWidget):
     error = Unicode("", help="The last problem reaching the service").tag(sync=True)
     updated_on = Unicode("", help="Service time of the state shown (ISO 8601)").tag(sync=True)
     interval = Float(1.0, help="Seconds between polls while live").tag(sync=True)
-    _offline = Bool(False, help="Rendered without a kernel (exported page)").tag(sync=True)
 
     def __init__(self, federated_model_id: int, client: AsyncFederatedClient | None = None,
                  **kwargs: Any) -> None:

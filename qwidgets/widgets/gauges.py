@@ -63,7 +63,6 @@ class DeviceQueueGauges(QWidget):
     error = Unicode("", help="The last polling problem, '' if none.").tag(sync=True)
     tasks = List(Unicode(), help="ARNs of your quantum tasks shown on the gauges.").tag(sync=True)
     jobs = List(Unicode(), help="ARNs of your hybrid jobs shown on the gauges.").tag(sync=True)
-    _offline = Bool(False).tag(sync=True)
     _wake: asyncio.Event | None = None  # set while watching: wakes the poller early
     # class-level defaults: close() also runs (from __del__) on an instance whose __init__ failed
     _task: asyncio.Task[None] | None = None

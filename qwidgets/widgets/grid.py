@@ -50,7 +50,6 @@ class InferenceGrid(QWidget):
     _rows = Int(0, help="rows in the frame").tag(sync=True)
     _page_rows = Int(50, help="rows per page the browser asks for").tag(sync=True)
     _version = Int(0, help="bumped when the frame changes, so the browser drops its pages").tag(sync=True)
-    _offline = Bool(False, help="no kernel: serve windows from _offline_rows").tag(sync=True)
     _offline_rows = Dict(help="_offline_payload(): the first rows of the view as JSON").tag(sync=True)
 
     def __init__(self, df: pd.DataFrame, actual: pd.DataFrame | None = None, **kwargs: Any) -> None:

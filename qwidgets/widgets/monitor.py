@@ -72,7 +72,6 @@ class TrainingMonitor(QWidget):
     _pass_y = Bytes(b"", help="float32 LE mean loss of each finished pass").tag(sync=True)
     _points = Int(0, help="Values in the kernel's history (the chart may show fewer)").tag(sync=True)
     _can_cancel = Bool(False, help="A training is attached and still running").tag(sync=True)
-    _offline = Bool(False, help="Rendered without a kernel (exported page)").tag(sync=True)
 
     def __init__(self, client: AsyncQcogClient | None = None, *, guid: str | None = None,
                  poll_interval: float = 0.25, max_interval: float = 2.0,

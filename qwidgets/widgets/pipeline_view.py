@@ -46,7 +46,6 @@ class PipelineView(QWidget):
 
     _t0 = Float(0.0, help="Timestamp of the first event (the timeline's zero)").tag(sync=True)
     _running = Bool(False, help="The pipeline runs now (Stop enabled)").tag(sync=True)
-    _offline = Bool(False, help="Rendered without a kernel (exported page)").tag(sync=True)
 
     def __init__(self, pipeline: Pipeline, *, update_interval: float = 0.1,
                  **kwargs: Any) -> None:

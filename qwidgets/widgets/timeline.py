@@ -54,7 +54,6 @@ class JobTimeline(QWidget):
         sync=True)
     polling = Bool(False, help="A polling task is running.").tag(sync=True)
     error = Unicode("", help="The last polling or cancel problem, '' if none.").tag(sync=True)
-    _offline = Bool(False).tag(sync=True)
 
     def __init__(self, job: str | JobInfo | None = None, *, client: JobsApi | None = None,
                  min_interval: float | None = None, max_interval: float | None = None,
