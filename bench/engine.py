@@ -30,6 +30,7 @@ import itertools
 
 from qwidgets.sim.engine import infer, train
 from qwidgets.sim.params import validate_training_parameters
+from qwidgets.sim.parts import cores
 from qwidgets.sim.training import Trainer
 
 ROWS, OPERATORS, QBITS, WEIGHT = 10_000, 8, 4, 2
@@ -187,7 +188,7 @@ def run(repeat: int) -> dict[str, Any]:
             "final_loss": {"NP_EIGH": final_np, best_method: final_iter},
             "loss_rel_diff_by_method": {m: rel_diff(m) for m in iterative},
             "rows": ROWS, "operators": OPERATORS, "qbits": QBITS, "pauli_weight": WEIGHT,
-            "batch_size": 1000, "goals": GOALS,
+            "batch_size": 1000, "cores": cores(), "goals": GOALS,
         },
     }
 

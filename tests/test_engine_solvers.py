@@ -78,3 +78,49 @@ def test_loose_tol_stops_early_and_tight_tol_does_not() -> None:
     e_tight, _ = ground_states(H, tight, None, np.random.default_rng(0))
     assert np.abs(e_tight - exact).max() < 1e-9
     assert np.abs(e_loose - exact).max() > 1e-6
+
+
+def np_eigh_state() -> dict:
+    return validate_state({"state_method": "NP_EIGH"})
+
+
+def test_np_eigh_is_exact_to_rounding_without_calling_eigh(monkeypatch: pytest.MonkeyPatch) -> None:
+    H = psd_batch(500, 16, seed=7)
+    vals, vecs = np.linalg.eigh(H)
+    monkeypatch.setattr(np.linalg, "eigh", lambda *_: pytest.fail("eigh fallback on a plain batch"))
+    energy, psi = ground_states(H, np_eigh_state(), None, np.random.default_rng(0))
+    np.testing.assert_allclose(energy, vals[:, 0], atol=1e-13)
+    overlap = np.abs(np.einsum("bi,bi->b", psi.conj(), vecs[:, :, 0]))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-13)
+    residual = np.matmul(H, psi[..., None])[..., 0] - energy[:, None] * psi
+    assert np.abs(residual).max() < 1e-12
+
+
+def test_np_eigh_warm_start_orthogonal_to_the_ground_state_still_finds_it() -> None:
+    H = psd_batch(40, 8, seed=8)
+    vals, vecs = np.linalg.eigh(H)
+    wrong = vecs[:, :, 3]  # an excited state: inverse iteration alone cannot leave it
+    energy, psi = ground_states(H, np_eigh_state(), wrong, np.random.default_rng(0))
+    np.testing.assert_allclose(energy, vals[:, 0], atol=1e-12)
+    overlap = np.abs(np.einsum("bi,bi->b", psi.conj(), vecs[:, :, 0]))
+    np.testing.assert_allclose(overlap, 1.0, atol=1e-10)
+
+
+@pytest.mark.parametrize("gap", [1e-3, 1e-9, 1e-14, 0.0])
+def test_np_eigh_tiny_gaps_give_a_state_of_the_lowest_energy(gap: float) -> None:
+    rng = np.random.default_rng(9)
+    vecs = np.linalg.qr(rng.normal(size=(50, 6, 6)) + 1j * rng.normal(size=(50, 6, 6)))[0]
+    vals = np.array([0.2, 0.2 + gap, 0.5, 0.7, 0.9, 1.2])
+    H = (vecs * vals) @ vecs.conj().transpose(0, 2, 1)
+    energy, psi = ground_states(H, np_eigh_state(), None, rng)
+    np.testing.assert_allclose(energy, 0.2, atol=1e-12)
+    rayleigh = np.real(np.einsum("bi,bij,bj->b", psi.conj(), H, psi))
+    assert np.abs(rayleigh - 0.2).max() <= gap + 1e-12
+
+
+def test_np_eigh_of_zero_and_identity_matrices() -> None:
+    H = np.zeros((4, 4, 4), complex)
+    H[2:] = np.eye(4)
+    energy, psi = ground_states(H, np_eigh_state(), None, np.random.default_rng(0))
+    np.testing.assert_allclose(energy, [0, 0, 1, 1], atol=1e-15)
+    np.testing.assert_allclose(np.linalg.norm(psi, axis=1), 1.0)

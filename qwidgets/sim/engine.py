@@ -18,9 +18,10 @@ import pandas as pd
 
 from qwidgets.errors import ValidationError
 from qwidgets.sim.data import inference_matrix, training_matrix
-from qwidgets.sim.hamiltonian import Hamiltonian, expectations, new_buffer
+from qwidgets.sim.hamiltonian import Hamiltonian, expectations
 from qwidgets.sim.models import HilbertModel, build_model
 from qwidgets.sim.params import validate_inference, validate_training_parameters
+from qwidgets.sim.parts import map_parts
 from qwidgets.sim.solvers import ground_states
 from qwidgets.sim.training import ProgressCallback, StopCheck, Trainer
 
@@ -110,10 +111,11 @@ def infer(
     ham = Hamiltonian(A[given], model.sigma[given])
     rng = np.random.default_rng(trained.params["model"]["seed"])
     out = np.empty((len(X), len(targets)))
-    step = ham.chunk_rows()
-    buffer = new_buffer(model.dim, len(X))
-    for start in range(0, len(X), step):
-        chunk = X[start:start + step]
-        _, psi = ground_states(ham.build(chunk, buffer), spec["state_parameters"], None, rng)
-        out[start:start + len(chunk)] = expectations(psi, A[wanted])
+    targets_A = A[wanted]
+
+    def forecast(part: slice, generator: np.random.Generator) -> None:
+        _, psi = ground_states(ham.build(X[part]), spec["state_parameters"], None, generator)
+        out[part] = expectations(psi, targets_A)
+
+    map_parts(forecast, len(X), rng)
     return pd.DataFrame(out, index=data.index.copy(), columns=targets)

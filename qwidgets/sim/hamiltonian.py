@@ -34,12 +34,10 @@ class Hamiltonian:
     def chunk_rows(self) -> int:
         return chunk_rows(self.dim)
 
-    def build(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(rows, N, N) complex for the rows of X (rows, K); ``out`` is reused when given."""
+    def build(self, X: np.ndarray) -> np.ndarray:
+        """(rows, N, N) complex for the rows of X (rows, K)."""
         rows, n = len(X), self.dim
-        if out is None or out.shape[0] < rows:
-            out = np.empty((rows, 2 * n * n))
-        real = out[:rows]
+        real = np.empty((rows, 2 * n * n))
         np.matmul(X, self._linear, out=real)
         H = real.view(np.complex128).reshape(rows, n, n)
         H += self._Q
@@ -50,11 +48,6 @@ class Hamiltonian:
 def chunk_rows(dim: int) -> int:
     """Rows per chunk so that a chunk of (dim, dim) complex matrices fits in CHUNK_BYTES."""
     return max(1, CHUNK_BYTES // (16 * dim * dim))
-
-
-def new_buffer(dim: int, rows: int) -> np.ndarray:
-    """Scratch space for ``Hamiltonian.build`` of up to ``rows`` rows."""
-    return np.empty((min(rows, chunk_rows(dim)), 2 * dim * dim))
 
 
 def density_sums(states: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -164,7 +164,8 @@ STATE = Choice(
                   doc="Power steps that estimate the largest eigenvalue for the shift."),
         ), doc="Shifted power iteration, warm-started."),
         "EIGH": ParamSet("EIGH", _AXES, doc="scipy.linalg.eigh, exact."),
-        "NP_EIGH": ParamSet("NP_EIGH", _AXES, doc="numpy.linalg.eigh on the batch, exact."),
+        "NP_EIGH": ParamSet("NP_EIGH", _AXES, doc="Exact, from numpy's LAPACK: eigvalsh, then the "
+                            "lowest vector by inverse iteration."),
         "EIGS": ParamSet("EIGS", _AXES, doc="Lanczos on matrix-vector products (sparse style)."),
         "GRAD": ParamSet("GRAD", (
             *_AXES, _ITERATIONS,

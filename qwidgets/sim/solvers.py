@@ -25,7 +25,7 @@ def ground_states(
     """Solve with the method of validated ``state`` parameters (``params.validate_state``)."""
     method = state["state_method"]
     if method == "NP_EIGH":
-        return np_eigh(H)
+        return np_eigh(H, start)
     if method == "EIGH":
         return scipy_eigh(H)
     x0 = _start(H, start, rng)
@@ -42,9 +42,47 @@ def ground_states(
     raise ValueError(f"unknown state_method {method!r}")  # params.STATE rejects it first
 
 
-def np_eigh(H: np.ndarray) -> Result:
-    vals, vecs = np.linalg.eigh(H)
-    return vals[:, 0].copy(), np.ascontiguousarray(vecs[:, :, 0])
+def np_eigh(H: np.ndarray, start: np.ndarray | None = None) -> Result:
+    """Exact ground states from numpy's LAPACK at about half the cost of ``np.linalg.eigh``.
+
+    eigh computes all N eigenvectors where one is wanted. Here the eigenvalues come from
+    ``eigvalsh``, and the lowest one's vector from inverse iteration with a shift just below it
+    (what LAPACK's own ?heevx does for a subset): each step multiplies the error by
+    shift-distance / gap, so one step from a warm start, or two from a fixed one, lands at
+    rounding level. A row whose residual still exceeds ``_EXACT_RESIDUAL`` gets ``eigh``.
+    """
+    batch, n = H.shape[:2]
+    energies = np.linalg.eigvalsh(H)[:, 0]
+    scale = rms_scale(H)
+    shifted = H.copy()
+    diag = np.arange(n)
+    # 1e-12 of the scale sits far above eigvalsh's rounding (~1e-16 of the norm), so the
+    # shifted matrix is positive definite and its LU never meets an exact zero pivot.
+    # (Floored so that (1 / distance) ** 2 in the norm stays finite for a zero matrix.)
+    shifted[:, diag, diag] -= (energies - 1e-12 * np.maximum(scale, 1e-100))[:, None]
+    x = np.broadcast_to(_fixed_start(n), (batch, n)) if start is None else start
+    limit = _EXACT_RESIDUAL * scale
+    todo = np.arange(batch)
+    try:
+        for _ in range(2 if start is None else 1):
+            x = _normalize(np.linalg.solve(shifted, x[:, :, None])[:, :, 0])
+        todo = np.flatnonzero(_norm(_matvec(H, x) - energies[:, None] * x) > limit)
+        if todo.size:
+            x[todo] = _normalize(np.linalg.solve(shifted[todo], x[todo][:, :, None])[:, :, 0])
+            residual = _norm(_matvec(H[todo], x[todo]) - energies[todo, None] * x[todo])
+            todo = todo[residual > limit[todo]]
+    except np.linalg.LinAlgError:  # an exactly singular shift after all: eigh decides
+        x, todo = np.empty((batch, n), dtype=np.complex128), np.arange(batch)
+    if todo.size:
+        vals, vecs = np.linalg.eigh(H[todo])
+        energies[todo], x[todo] = vals[:, 0], vecs[:, :, 0]
+    return energies, x
+
+
+def _fixed_start(n: int) -> np.ndarray:
+    """A start with no special direction: none of H's eigenvectors is orthogonal to it."""
+    k = np.arange(n)
+    return _normalize((np.exp(2.399963j * k) * (1 + k / n))[None, :])[0]
 
 
 def scipy_eigh(H: np.ndarray) -> Result:
@@ -126,66 +164,82 @@ def _iterate(
 
 
 def lobpcg(H: np.ndarray, x0: np.ndarray, iterations: int, tol: float) -> Result:
-    """Single-vector LOBPCG: Rayleigh-Ritz on span{x, residual, previous step}."""
+    """Single-vector LOBPCG: Rayleigh-Ritz on span{x, residual, previous step}.
+
+    Written for few numpy calls per step: at a 16x16 row the work is dominated by call
+    overhead, not arithmetic, so the basis is one (rows, 3, N) array and the Ritz problem a
+    closed-form 3x3 one."""
     batch, n = x0.shape
-    extra = {"p": np.zeros((batch, n), dtype=np.complex128), "has_p": np.zeros(batch, bool)}
+    extra = {"p": np.zeros((batch, n), dtype=np.complex128)}
 
     def step(Hs: np.ndarray, x: np.ndarray, Hx: np.ndarray, theta: np.ndarray,
              ex: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        w = _orthonormal_to(Hx - theta[:, None] * x, [x], passes=1)  # already orthogonal to x
-        p = _orthonormal_to(np.where(ex["has_p"][:, None], ex["p"], 0), [x, w])
-        directions = np.stack([w, p], axis=2)  # contiguous: a strided operand halves matmul speed
-        # One product for both new directions: the stack H is read from memory once, not twice.
-        basis = np.concatenate([x[:, :, None], directions], axis=2)  # orthonormal or zero columns
-        Hb = np.concatenate([Hx[:, :, None], Hs @ directions], axis=2)
-        T = basis.conj().transpose(0, 2, 1) @ Hb
-        T = 0.5 * (T + T.conj().transpose(0, 2, 1))
-        # A zero column (residual or step already in span) would add a spurious eigenvalue 0:
-        # park it far above the spectrum so it is never chosen.
-        for col, vec in ((1, w), (2, p)):
-            empty = _norm(vec) < 0.5
-            if empty.any():
-                T[empty, col, :] = 0
-                T[empty, :, col] = 0
-                T[empty, col, col] = np.abs(T[empty]).sum(axis=(1, 2)) + 1.0
-        y = lowest_eigvec_3x3(T)
-        x_new = (basis @ y[:, :, None])[:, :, 0]
-        Hx_new = (Hb @ y[:, :, None])[:, :, 0]
-        ex["p"] = _normalize((basis[:, :, 1:] @ y[:, 1:, None])[:, :, 0])
-        ex["has_p"] = np.ones(len(x), bool)
+        rows = len(x)
+        V = np.empty((rows, 3, n), dtype=np.complex128)  # orthonormal rows x, w, p (or zero)
+        V[:, 0] = x
+        V[:, 1] = Hx - theta[:, None] * x  # the residual: orthogonal to x already
+        V[:, 2] = ex["p"]
+        V[:, 1:2] = _orthonormal_rows(V[:, 1:2], V[:, :1], passes=1)
+        V[:, 2:] = _orthonormal_rows(V[:, 2:], V[:, :2])
+        HV = np.empty_like(V)
+        HV[:, 0] = Hx
+        # One product for both new directions: the stack H is read from memory once.
+        HV[:, 1:] = V[:, 1:] @ Hs.transpose(0, 2, 1)  # rows of (H v)^T = v^T H^T
+        T = V.conj() @ HV.transpose(0, 2, 1)
+        # A zero direction (residual or step already in span) would add a spurious eigenvalue
+        # 0: park it far above the spectrum so it is never chosen.
+        empty = ~V[:, 1:].any(axis=2)
+        if empty.any():
+            parked = np.abs(T).sum(axis=(1, 2)) + 1.0
+            for col in (1, 2):
+                hit = empty[:, col - 1]
+                T[hit, col, :] = 0
+                T[hit, :, col] = 0
+                T[hit, col, col] = parked[hit]
+        y = lowest_eigvec_3x3(T)[:, None, :]
+        x_new = (y @ V)[:, 0]
+        Hx_new = (y @ HV)[:, 0]
+        ex["p"] = (y[:, :, 1:] @ V[:, 1:])[:, 0]
         scale = (1.0 / np.maximum(_norm(x_new), 1e-300))[:, None]
         return x_new * scale, Hx_new * scale
 
     return _iterate(H, x0.copy(), iterations, tol, step, extra)
 
 
+_DIAG = ([0, 1, 2], [0, 1, 2])
+_UPPER = ([0, 0, 1], [1, 2, 2])  # (0,1), (0,2), (1,2)
+_NEXT, _AFTER = [1, 2, 0], [2, 0, 1]
+
+
 def lowest_eigvec_3x3(T: np.ndarray) -> np.ndarray:
     """Unit eigenvectors (b, 3) of the lowest eigenvalue of Hermitian 3x3 matrices, in closed
     form: a batched LAPACK call costs more per tiny matrix than the whole formula."""
-    a, b, c = T[:, 0, 0].real, T[:, 1, 1].real, T[:, 2, 2].real
+    diag = T[:, _DIAG[0], _DIAG[1]].real
+    q = diag.mean(axis=1)
+    D = diag - q[:, None]  # diagonal of T - qI
     d, e, f = T[:, 0, 1], T[:, 0, 2], T[:, 1, 2]
-    q = (a + b + c) / 3
-    off = np.abs(d) ** 2 + np.abs(e) ** 2 + np.abs(f) ** 2
-    p = np.sqrt(((a - q) ** 2 + (b - q) ** 2 + (c - q) ** 2 + 2 * off) / 6)
+    off = np.abs(T[:, _UPPER[0], _UPPER[1]]) ** 2  # |d|^2, |e|^2, |f|^2
+    p = np.sqrt(((D * D).sum(axis=1) + 2 * off.sum(axis=1)) / 6)
     safe = np.maximum(p, 1e-300)
-    A, B, C = (a - q) / safe, (b - q) / safe, (c - q) / safe
-    dn, en, fn = d / safe, e / safe, f / safe
-    det = (A * B * C + 2 * np.real(dn * fn * en.conj())
-           - A * np.abs(fn) ** 2 - B * np.abs(en) ** 2 - C * np.abs(dn) ** 2)
+    # det((T - qI) / p), whose eigenvalues are 2 cos(phi + 2 pi k / 3)
+    det = (D.prod(axis=1) + 2 * np.real(d * f * e.conj()) - (D * off[:, ::-1]).sum(axis=1)) / safe**3
     phi = np.arccos(np.clip(det / 2, -1.0, 1.0)) / 3
     lam = q + 2 * p * np.cos(phi + 2 * np.pi / 3)
-    M = T - lam[:, None, None] * np.eye(3)
-    r0, r1, r2 = M[:, 0], M[:, 1], M[:, 2]
+    M = T.copy()
+    M[:, _DIAG[0], _DIAG[1]] -= lam[:, None]
     # M has rank 2 for a simple eigenvalue: the cross product of two independent rows spans its
-    # null space (bilinear, no conjugate: r_i . v = 0 is what M v = 0 asks).
-    candidates = np.stack([np.cross(r0, r1), np.cross(r0, r2), np.cross(r1, r2)], axis=1)
-    sizes = np.linalg.norm(candidates, axis=2)
-    best = sizes.argmax(axis=1)
+    # null space (bilinear, no conjugate: r_i . v = 0 is what M v = 0 asks). All three pairs
+    # at once: rows (0,1), (0,2), (1,2).
+    U, W = M[:, _UPPER[0]], M[:, _UPPER[1]]
+    candidates = U[:, :, _NEXT] * W[:, :, _AFTER] - U[:, :, _AFTER] * W[:, :, _NEXT]
+    sizes = _row_norms(np.ascontiguousarray(candidates)) ** 2
     rows = np.arange(len(T))
+    best = sizes.argmax(axis=1)
     v = candidates[rows, best]
-    size = sizes[rows, best]
-    # A repeated lowest eigenvalue (rank <= 1): any vector orthogonal to the largest row.
-    thin = size <= 1e-12 * np.maximum(np.abs(M).max(axis=(1, 2)), 1e-300) ** 2
+    size = np.sqrt(sizes[rows, best])
+    # A repeated lowest eigenvalue (rank <= 1): any vector orthogonal to the largest row. The
+    # cross product scales as |M|^2 ~ p^2.
+    thin = size <= 1e-12 * safe**2
     if thin.any():
         v[thin] = _null_of_rank_one(M[thin])
         size = np.where(thin, np.linalg.norm(v, axis=1), size)
@@ -205,17 +259,21 @@ def _null_of_rank_one(M: np.ndarray) -> np.ndarray:
     return v
 
 
-def _orthonormal_to(v: np.ndarray, others: list[np.ndarray], passes: int = 2) -> np.ndarray:
-    """v made orthogonal to the orthonormal ``others`` (twice by default: classical Gram-Schmidt
-    needs the second pass for stability), then unit length; rows whose v lies in their span
-    come back as zero."""
-    before = _norm(v)
+def _orthonormal_rows(v: np.ndarray, basis: np.ndarray, passes: int = 2) -> np.ndarray:
+    """Rows of v (b, k, N) made orthogonal to the orthonormal rows of ``basis`` (b, m, N) (twice
+    by default: classical Gram-Schmidt needs the second pass for stability), then of unit
+    length; a row lying in their span comes back as zero."""
+    before = _row_norms(v)
     for _ in range(passes):
-        for o in others:
-            v = v - _dot(o, v)[:, None] * o
-    after = _norm(v)
+        v = v - (v @ basis.conj().transpose(0, 2, 1)) @ basis
+    after = _row_norms(v)
     keep = after > 1e-10 * np.maximum(before, 1e-300)
-    return np.where(keep[:, None], v / np.maximum(after, 1e-300)[:, None], 0)
+    return v * np.where(keep, 1.0 / np.maximum(after, 1e-300), 0.0)[:, :, None]
+
+
+def _row_norms(v: np.ndarray) -> np.ndarray:
+    flat = v.view(np.float64)  # the last axis is contiguous: one real pass instead of two
+    return np.sqrt(np.einsum("bki,bki->bk", flat, flat))
 
 
 def block_lobpcg(

@@ -3,21 +3,24 @@
 (mean ground-state energy per row) and report progress.
 
 Rows are processed in chunks of bounded memory, so a batch of any size never holds more than
-``hamiltonian.CHUNK_BYTES`` of matrices, and cancellation is checked between chunks.
+``hamiltonian.CHUNK_BYTES`` of matrices, and cancellation is checked between chunks. Each chunk
+is cut into fixed parts solved on every core (``parts.map_parts``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from qwidgets.errors import TrainingCancelled, ValidationError
-from qwidgets.sim.hamiltonian import Hamiltonian, density_sums, new_buffer
+from qwidgets.sim.hamiltonian import Hamiltonian, density_sums
 from qwidgets.sim.models import HilbertModel, build_model
 from qwidgets.sim.optimizers import WeightOptimizer
+from qwidgets.sim.parts import map_parts
 from qwidgets.sim.solvers import ground_states
 
 
@@ -67,7 +70,6 @@ class Trainer:
         # previous pass's ground states, for warm starts
         self._states = np.zeros((len(X), model.dim), dtype=np.complex128)
         self._solved = np.zeros(len(X), dtype=bool)
-        self._buffer = new_buffer(model.dim, params["batch_size"])
 
     @property
     def batches(self) -> list[slice]:
@@ -105,20 +107,15 @@ class Trainer:
             if self.should_stop():
                 raise TrainingCancelled(f"cancelled in pass {p + 1}, batch {b + 1}")
             chunk = X[start:start + step]
-            first = rows.start + start
-            H = ham.build(chunk, self._buffer)
-            here = slice(first, first + len(chunk))
-            warm = self._states[here] if self._solved[here].all() else None
+            solve = partial(self._solve_part, ham, chunk, rows.start + start)
             try:
-                E, psi = ground_states(H, self.state, warm, self.rng)
+                results = map_parts(solve, len(chunk), self.rng)
             except np.linalg.LinAlgError as exc:  # LAPACK gives up on absurdly scaled matrices
                 raise _diverged(self.params["weight_optimization_kwargs"], p, b) from exc
-            self._states[here] = psi
-            self._solved[here] = True
-            r, rk = density_sums(psi, chunk)
-            R += r
-            Rk += rk
-            energy += float(E.sum())
+            for e, r, rk in results:  # in part order: the sums do not depend on the cores
+                R += r
+                Rk += rk
+                energy += e
             if start + step < len(X):
                 self._report(p, b, passes, batches, energy / (start + len(chunk)),
                              int(100 * (start + len(chunk)) / len(X)))
@@ -131,6 +128,19 @@ class Trainer:
         if not np.isfinite(model.weights).all():
             raise _diverged(self.params["weight_optimization_kwargs"], p, b)
         return energy / len(X)
+
+    def _solve_part(self, ham: Hamiltonian, chunk: np.ndarray, first: int, part: slice,
+                    rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray]:
+        """Ground states of ``chunk[part]`` (rows ``first + part`` of X): energy sum, R, Rk.
+        Runs on a worker thread; parts write disjoint rows of the warm-start states."""
+        X = chunk[part]
+        here = slice(first + part.start, first + part.stop)
+        warm = self._states[here] if self._solved[here].all() else None
+        E, psi = ground_states(ham.build(X), self.state, warm, rng)
+        self._states[here] = psi
+        self._solved[here] = True
+        r, rk = density_sums(psi, X)
+        return float(E.sum()), r, rk
 
     def _report(self, p: int, b: int, passes: int, batches: int, loss: float,
                 batch_done: int) -> None:
