@@ -95,6 +95,10 @@ class Store:
         if exclusive:
             self._dirlock.acquire()
         self._lock = threading.RLock()
+        # Decoded model rows, refilled after every write to the row: status polls then never
+        # touch SQLite, whose calls release the GIL and leave a polled server thread waiting
+        # for the notebook's threads to give it back.
+        self._models: dict[tuple[str, str], dict[str, Any]] = {}
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -136,6 +140,7 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._models.clear()
             self._dirlock.release()
 
     @property
@@ -222,13 +227,27 @@ class Store:
         return found
 
     def model(self, ns: str, guid: str) -> dict[str, Any] | None:
-        row = self._one(f"SELECT {_MODEL_COLUMNS} FROM models WHERE ns=? AND guid=?", (ns, guid))
-        if row is None:
-            return None
-        out = dict(row)
-        out["loss"] = json.loads(out["loss"]) if out["loss"] is not None else None
-        out["progress"] = json.loads(out["progress"])
+        with self._lock:  # the read and the fill in one hold: no write can land in between
+            cached = self._models.get((ns, guid))
+            if cached is None:
+                row = self._one(f"SELECT {_MODEL_COLUMNS} FROM models WHERE ns=? AND guid=?",
+                                (ns, guid))
+                if row is None:
+                    return None
+                cached = dict(row)
+                cached["loss"] = json.loads(cached["loss"]) if cached["loss"] is not None else None
+                cached["progress"] = json.loads(cached["progress"])
+                self._models[(ns, guid)] = cached
+        # a copy the caller may change: loss is passes x batches floats, progress flat
+        out = dict(cached)
+        out["loss"] = None if cached["loss"] is None else [list(r) for r in cached["loss"]]
+        out["progress"] = dict(cached["progress"])
         return out
+
+    def _write_model(self, ns: str, guid: str, sql: str, args: tuple[Any, ...]) -> int:
+        with self._lock:
+            self._models.pop((ns, guid), None)
+            return self._run(sql, args)
 
     def active_models(self) -> list[tuple[str, str, str]]:
         """``(ns, guid, status)`` of every model a previous server left unfinished."""
@@ -246,7 +265,8 @@ class Store:
 
         The guard makes every transition atomic against a concurrent cancel."""
         marks = ",".join("?" * len(when))
-        changed = self._run(
+        changed = self._write_model(
+            ns, guid,
             f"UPDATE models SET status=?, failure_reason=?, updated=? "
             f"WHERE ns=? AND guid=? AND status IN ({marks})",
             (status, failure_reason, time.time(), ns, guid, *when))
@@ -254,7 +274,8 @@ class Store:
 
     def start_attempt(self, ns: str, guid: str) -> int | None:
         """Mark a pending model processing; return its attempt number, None if not pending."""
-        with self._tx() as conn:
+        with self._lock, self._tx() as conn:
+            self._models.pop((ns, guid), None)
             changed = conn.execute(
                 "UPDATE models SET status='processing', attempts=attempts+1, updated=? "
                 "WHERE ns=? AND guid=? AND status='pending'", (time.time(), ns, guid)).rowcount
@@ -266,22 +287,23 @@ class Store:
 
     def release_attempt(self, ns: str, guid: str) -> None:
         """Undo ``start_attempt`` for a training a clean shutdown interrupted."""
-        self._run("UPDATE models SET attempts=MAX(attempts-1, 0) WHERE ns=? AND guid=?",
-                  (ns, guid))
+        self._write_model(ns, guid, "UPDATE models SET attempts=MAX(attempts-1, 0) "
+                          "WHERE ns=? AND guid=?", (ns, guid))
 
     def update_progress(
         self, ns: str, guid: str, *, loss: list[list[float]], training_completion: int,
         current_batch_completion: int, progress: dict[str, int],
     ) -> None:
-        self._run(
+        self._write_model(
+            ns, guid,
             "UPDATE models SET loss=?, training_completion=?, current_batch_completion=?,"
             " progress=?, updated=? WHERE ns=? AND guid=?",
             (json.dumps(loss), training_completion, current_batch_completion,
              json.dumps(progress), time.time(), ns, guid))
 
     def save_checkpoint(self, ns: str, guid: str, blob: bytes, loss: list[list[float]]) -> None:
-        self._run("UPDATE models SET checkpoint=?, loss=?, updated=? WHERE ns=? AND guid=?",
-                  (blob, json.dumps(loss), time.time(), ns, guid))
+        self._write_model(ns, guid, "UPDATE models SET checkpoint=?, loss=?, updated=? "
+                          "WHERE ns=? AND guid=?", (blob, json.dumps(loss), time.time(), ns, guid))
 
     def checkpoint(self, ns: str, guid: str) -> bytes | None:
         row = self._one("SELECT checkpoint FROM models WHERE ns=? AND guid=?", (ns, guid))
@@ -289,7 +311,8 @@ class Store:
 
     def complete(self, ns: str, guid: str, weights: bytes, loss: list[list[float]]) -> bool:
         """Store the trained weights; False (nothing written) if it was cancelled meanwhile."""
-        changed = self._run(
+        changed = self._write_model(
+            ns, guid,
             "UPDATE models SET status='completed', weights=?, checkpoint=NULL, loss=?,"
             " training_completion=100, current_batch_completion=100, failure_reason=NULL,"
             " updated=? WHERE ns=? AND guid=? AND status='processing'",
