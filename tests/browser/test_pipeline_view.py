@@ -92,6 +92,10 @@ def test_pipeline_view_reaches_done_then_stop_really_stops(lab: Lab, page: Any) 
         "?.querySelector('.qw-pipeline-state')?.textContent === 'Stopped'", timeout=60_000)
     assert step(second, "Train").locator(".qw-step-status").inner_text() == "TrainStopped"
     assert "server: cancelled" in step(second, "Train").locator(".qw-detail").inner_text()
+    # 'Stopped' can render a sync before the task has ended and the Stop reply has come back
+    page.wait_for_function(
+        "() => document.querySelectorAll('.qw-pipeline')[1]"
+        "?.querySelector('.qw-resume')?.disabled === false", timeout=30_000)
     assert second.get_by_role("button", name="Resume the pipeline from the last completed action") \
         .is_enabled()
     screenshot(page, "pipeline_view_stopped")
