@@ -272,7 +272,7 @@ class HttpClient:
 
 class _CountingConnector(aiohttp.TCPConnector):
     """Counts the TCP connections it opens. (A TraceConfig could count them too, but tracing
-    makes every request send half a dozen signals: a fifth of a pooled request's cost.)"""
+    makes every request send half a dozen signals, on the path every pooled request takes.)"""
 
     def __init__(self, owner: HttpClient, **kwargs: Any) -> None:
         super().__init__(**kwargs)

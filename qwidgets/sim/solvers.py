@@ -110,8 +110,11 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
-    flat = np.ascontiguousarray(x).view(np.float64)  # one real pass instead of two
-    return np.sqrt(np.einsum("bi,bi->b", flat, flat))
+    """Norms along the last axis, for vectors (b, N) or stacks of them (b, k, N)."""
+    if x.strides[-1] != x.itemsize:  # viewed as reals, the last axis must be contiguous
+        x = np.ascontiguousarray(x)
+    flat = x.view(np.float64)  # one real pass instead of two
+    return np.sqrt(np.einsum("...i,...i->...", flat, flat))
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -179,8 +182,8 @@ def lobpcg(H: np.ndarray, x0: np.ndarray, iterations: int, tol: float) -> Result
         V[:, 0] = x
         V[:, 1] = Hx - theta[:, None] * x  # the residual: orthogonal to x already
         V[:, 2] = ex["p"]
-        V[:, 1:2] = _orthonormal_rows(V[:, 1:2], V[:, :1], passes=1)
-        V[:, 2:] = _orthonormal_rows(V[:, 2:], V[:, :2])
+        V[:, 1:2], kept_w = _orthonormal_rows(V[:, 1:2], V[:, :1], passes=1)
+        V[:, 2:], kept_p = _orthonormal_rows(V[:, 2:], V[:, :2])
         HV = np.empty_like(V)
         HV[:, 0] = Hx
         # One product for both new directions: the stack H is read from memory once.
@@ -188,7 +191,7 @@ def lobpcg(H: np.ndarray, x0: np.ndarray, iterations: int, tol: float) -> Result
         T = V.conj() @ HV.transpose(0, 2, 1)
         # A zero direction (residual or step already in span) would add a spurious eigenvalue
         # 0: park it far above the spectrum so it is never chosen.
-        empty = ~V[:, 1:].any(axis=2)
+        empty = ~np.concatenate([kept_w, kept_p], axis=1)
         if empty.any():
             parked = np.abs(T).sum(axis=(1, 2)) + 1.0
             for col in (1, 2):
@@ -232,7 +235,7 @@ def lowest_eigvec_3x3(T: np.ndarray) -> np.ndarray:
     # at once: rows (0,1), (0,2), (1,2).
     U, W = M[:, _UPPER[0]], M[:, _UPPER[1]]
     candidates = U[:, :, _NEXT] * W[:, :, _AFTER] - U[:, :, _AFTER] * W[:, :, _NEXT]
-    sizes = _row_norms(np.ascontiguousarray(candidates)) ** 2
+    sizes = _norm(candidates) ** 2
     rows = np.arange(len(T))
     best = sizes.argmax(axis=1)
     v = candidates[rows, best]
@@ -259,21 +262,18 @@ def _null_of_rank_one(M: np.ndarray) -> np.ndarray:
     return v
 
 
-def _orthonormal_rows(v: np.ndarray, basis: np.ndarray, passes: int = 2) -> np.ndarray:
+def _orthonormal_rows(
+    v: np.ndarray, basis: np.ndarray, passes: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
     """Rows of v (b, k, N) made orthogonal to the orthonormal rows of ``basis`` (b, m, N) (twice
     by default: classical Gram-Schmidt needs the second pass for stability), then of unit
-    length; a row lying in their span comes back as zero."""
-    before = _row_norms(v)
+    length, and which rows were kept (b, k): a row lying in their span comes back as zero."""
+    before = _norm(v)
     for _ in range(passes):
         v = v - (v @ basis.conj().transpose(0, 2, 1)) @ basis
-    after = _row_norms(v)
+    after = _norm(v)
     keep = after > 1e-10 * np.maximum(before, 1e-300)
-    return v * np.where(keep, 1.0 / np.maximum(after, 1e-300), 0.0)[:, :, None]
-
-
-def _row_norms(v: np.ndarray) -> np.ndarray:
-    flat = v.view(np.float64)  # the last axis is contiguous: one real pass instead of two
-    return np.sqrt(np.einsum("bki,bki->bk", flat, flat))
+    return v * np.where(keep, 1.0 / np.maximum(after, 1e-300), 0.0)[:, :, None], keep
 
 
 def block_lobpcg(

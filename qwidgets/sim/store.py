@@ -274,7 +274,7 @@ class Store:
 
     def start_attempt(self, ns: str, guid: str) -> int | None:
         """Mark a pending model processing; return its attempt number, None if not pending."""
-        with self._lock, self._tx() as conn:
+        with self._tx() as conn:  # holds the store lock: no read refills the row meanwhile
             self._models.pop((ns, guid), None)
             changed = conn.execute(
                 "UPDATE models SET status='processing', attempts=attempts+1, updated=? "
