@@ -34,9 +34,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from qwidgets.client.devices import AsyncDeviceClient
-from qwidgets.sim.braket_auth import access_key_id
-from qwidgets.sim.braket_wire import sign_request
+from qwidgets.client.braket.devices import AsyncDeviceClient
+from qwidgets.protocol.sigv4 import access_key_id, sign_request
 
 GAUGES = 10
 POLL_INTERVAL = 2.0

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
 
+from qwidgets.protocol.params import validate_training_parameters
 from qwidgets.sim.engine import infer, train
-from qwidgets.sim.params import validate_training_parameters
-from qwidgets.sim.parts import cores
-from qwidgets.sim.training import Trainer
+from qwidgets.sim.engine.parts import cores
+from qwidgets.sim.engine.training import Trainer
 
 ROWS, OPERATORS, QBITS, WEIGHT = 10_000, 8, 4, 2
 GOALS = {
@@ -141,7 +141,7 @@ def breast_cancer_accuracy() -> float:
 def run(repeat: int) -> dict[str, Any]:
     X = dataset(ROWS)
     stack_trainer = Trainer("pauli", params({"state_method": "NP_EIGH"}), X)
-    from qwidgets.sim.hamiltonian import Hamiltonian
+    from qwidgets.sim.engine.hamiltonian import Hamiltonian
 
     ham = Hamiltonian(stack_trainer.model.operator_stack(), stack_trainer.model.sigma)
     stack = ham.build(X).copy()

@@ -28,7 +28,7 @@ OFFLINE_ROWS = 5_000
 
 def panels_of(items: Iterable[Any]) -> list[Any]:
     """The qwidgets widgets in ``items``, looking inside ipywidgets containers (Box, Tab...)."""
-    from qwidgets.widgets._base import QWidget
+    from qwidgets.widgets.base import QWidget
 
     found: list[Any] = []
     for item in items:
@@ -71,7 +71,7 @@ def _script_text(text: str) -> str:
 def page_html(widgets: Iterable[Any], title: str = "qwidgets panels",
               max_rows: int = OFFLINE_ROWS) -> str:
     """One self-contained HTML page rendering ``widgets``."""
-    from qwidgets.widgets._base import STATIC
+    from qwidgets.widgets.base import STATIC
 
     panels = panels_of(widgets)
     if not panels:

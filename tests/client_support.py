@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from qwidgets.client import AsyncQcogClient, RetryPolicy
 from qwidgets.sim import SimServer
-from qwidgets.sim.store import DB_NAME
+from qwidgets.sim.server.store import DB_NAME
 
 # Fast retries keep the fault tests short; the policy's logic is the same at any scale.
 FAST_RETRY = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)

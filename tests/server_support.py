@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from aiohttp.test_utils import TestClient, TestServer
 
-from qwidgets.sim.server import make_app
+from qwidgets.sim.server.app import make_app
 
 TOKEN = "test-token-alpha"
 OTHER_TOKEN = "test-token-beta"

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from qwidgets.client.devices import (
+from qwidgets.client.braket.devices import (
     SV1,
     AsyncDeviceClient,
     DeviceClient,
     TaskFailedError,
 )
+from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
 from qwidgets.client.errors import AuthenticationError, NotFoundError, ValidationError
-from qwidgets.client.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.sim import SimServer, start
 
@@ -192,8 +192,8 @@ async def test_the_boto3_provider_speaks_to_the_same_api(server: SimServer,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
 
-    from qwidgets.client.braket_provider import BraketProvider
-    from qwidgets.sim.braket_auth import access_key_id
+    from qwidgets.client.braket.provider import BraketProvider
+    from qwidgets.protocol.sigv4 import access_key_id
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)  # nothing may leave loopback
     session = boto3.Session(aws_access_key_id=access_key_id(server.token),
@@ -216,7 +216,7 @@ async def test_the_boto3_provider_speaks_to_the_same_api(server: SimServer,
 
 def test_the_provider_says_how_to_install_boto3(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
-    from qwidgets.client import braket_provider
+    from qwidgets.client.braket import provider as braket_provider
 
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ImportError, match=r'pip install "qwidgets\[braket\]"'):

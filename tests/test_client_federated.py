@@ -15,7 +15,7 @@ import pytest
 
 from qwidgets.client import AsyncFederatedClient, AsyncWebClient, WebClient
 from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
-from qwidgets.client.federated import simulate_clients
+from qwidgets.client.federated.client import simulate_clients
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
 from tests.client_support import FAST_RETRY
@@ -271,7 +271,7 @@ async def test_the_token_stays_out_of_reprs(server: SimServer, fed: AsyncFederat
 
 async def test_embedded_default_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No hostname: the process-wide simulator in QWIDGETS_DATA_DIR, as in a notebook."""
-    import qwidgets.sim.embedded as embedded
+    import qwidgets.sim.server.embedded as embedded
 
     monkeypatch.setenv("QWIDGETS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(embedded, "_default", None)

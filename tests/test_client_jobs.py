@@ -20,7 +20,7 @@ from qwidgets.client.errors import (
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
 
-TRAIN = "qwidgets.jobs.train:main"
+TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 
@@ -46,7 +46,7 @@ async def test_bad_requests_fail_locally_before_anything_is_sent(jobs: AsyncJobs
         await jobs.create_job(source_module="s3://bucket/code.tar.gz")
     assert info.value.field == "entry_point"
     with pytest.raises(ValidationError, match="not importable") as info:
-        await jobs.create_job(entry_point="qwidgets.jobs.nothing:main")
+        await jobs.create_job(entry_point="qwidgets.sim.braket.programs.nothing:main")
     with pytest.raises(ValidationError) as info:
         await jobs.create_job(entry_point=TRAIN, hyperparameters={"qbits": "many"})
     assert info.value.field == "hyperParameters.qbits"

@@ -1,4 +1,4 @@
-"""The pipeline of actions (qwidgets.client.pipeline) and the training workflow built on it,
+"""The pipeline of actions (qwidgets.client.pipeline.runner) and the training workflow built on it,
 against the real simulator server on loopback: states and statuses in order, the server's
 failure reason, stop inside Train cancelling the server-side training, resume from a
 checkpoint with a new client (also after the process running the pipeline was killed), and
@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from qwidgets.client import AsyncQcogClient, InferenceParameters, TrainingFailedError
-from qwidgets.client.pipeline import (
+from qwidgets.client.pipeline.runner import (
     Action,
     ActionState,
     Event,
@@ -34,16 +34,16 @@ from qwidgets.client.pipeline import (
     Pipeline,
     PipelineStopped,
 )
-from qwidgets.client.pipeline_state import (
+from qwidgets.client.pipeline.state import (
     CheckpointError,
     checkpoint_path,
     published_models,
     write_json,
 )
-from qwidgets.client.training_pipeline import TrainingPipeline
+from qwidgets.client.pipeline.training import TrainingPipeline
 from qwidgets.errors import QwidgetsWarning, ValidationError
 from qwidgets.sim import SimServer, start
-from qwidgets.sim.store import DB_NAME
+from qwidgets.sim.server.store import DB_NAME
 from tests.client_support import client_for, count_rows
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -103,7 +103,7 @@ def test_calling_from_the_clients_own_loop_is_refused(server):
 
 
 def test_default_server_when_no_hostname(tmp_path, monkeypatch, linear_frame):
-    from qwidgets.sim import embedded
+    from qwidgets.sim.server import embedded
 
     monkeypatch.setenv("QWIDGETS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("QCOG_API_TOKEN", "a-remote-token-that-must-not-travel")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from qwidgets.errors import DataValidationError
-from qwidgets.sim.data import inference_matrix, training_matrix
+from qwidgets.protocol.data import inference_matrix, training_matrix
 from qwidgets.sim.engine import infer, train
 
 from .conftest import training_params

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qwidgets.sim.hamiltonian import Hamiltonian, density_sums
-from qwidgets.sim.models import EnsembleModel, HilbertModel, PauliModel
+from qwidgets.sim.engine.hamiltonian import Hamiltonian, density_sums
+from qwidgets.sim.engine.models import EnsembleModel, HilbertModel, PauliModel
 
 
 def pauli_model(seed: int = 0) -> PauliModel:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qwidgets.errors import ValidationError
-from qwidgets.sim.params import (
+from qwidgets.protocol.params import (
     STATE,
     WEIGHT_OPTIMIZATION,
     describe_all,

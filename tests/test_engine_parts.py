@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_info
 
-import qwidgets.sim.parts as parts_module
+import qwidgets.sim.engine.parts as parts_module
 from qwidgets.sim.engine import infer, train
-from qwidgets.sim.parts import PART_ROWS, map_parts, parts
+from qwidgets.sim.engine.parts import PART_ROWS, map_parts, parts
 
 
 @pytest.mark.parametrize("count", [0, 1, PART_ROWS - 1, PART_ROWS, PART_ROWS + 1, 1000, 1300, 10_000])

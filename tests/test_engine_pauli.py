@@ -6,7 +6,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from qwidgets.sim.pauli import basis_size, pauli_basis
+from qwidgets.sim.engine.pauli import basis_size, pauli_basis
 
 SINGLE = {
     "I": np.eye(2),

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qwidgets.sim.params import validate_state
-from qwidgets.sim.solvers import ground_states
+from qwidgets.protocol.params import validate_state
+from qwidgets.sim.engine.solvers import ground_states
 
 EXACT = [{"state_method": "NP_EIGH"}, {"state_method": "EIGH"}, {"state_method": "EIGS"}]
 ITERATIVE = [

@@ -6,7 +6,7 @@ import pytest
 
 from qwidgets.errors import TrainingCancelled
 from qwidgets.sim.engine import TrainedModel, infer, train
-from qwidgets.sim.training import Progress
+from qwidgets.sim.engine.training import Progress
 
 from .conftest import training_params
 

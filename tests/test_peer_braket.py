@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from qwidgets.protocol.sigv4 import access_key_id
 from qwidgets.sim import SimServer, start
-from qwidgets.sim.braket_auth import access_key_id
 
 pytestmark = pytest.mark.peer
 
@@ -134,7 +134,7 @@ def test_sdk_runs_a_circuit_to_completion_and_downloads_results(aws: SimServer) 
     from braket.aws import AwsDevice, AwsQuantumTask
     from braket.circuits import Circuit
 
-    from qwidgets.client.devices import DeviceClient
+    from qwidgets.client.braket.devices import DeviceClient
 
     session = sdk_session()
     device = AwsDevice(SV1, aws_session=session)

@@ -17,19 +17,19 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 
-from qwidgets.client.braket_jobs_provider import BraketJobsProvider
+from qwidgets.client.braket.jobs_provider import BraketJobsProvider
 from qwidgets.client.errors import ConflictError, NotFoundError, ServerValidationError
 from qwidgets.errors import ValidationError
+from qwidgets.protocol.hybrid_jobs import prepare_create_job
+from qwidgets.protocol.sigv4 import access_key_id
 from qwidgets.sim import SimServer, start
-from qwidgets.sim.braket_auth import access_key_id
-from qwidgets.sim.hybrid_jobs import prepare_create_job
 from qwidgets.widgets.timeline import JobTimeline
 
 pytestmark = pytest.mark.peer
 
 REGION = "us-west-2"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
-TRAIN = "qwidgets.jobs.train:main"
+TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
 
 

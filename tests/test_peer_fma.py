@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import qwidgets.sim as sim
-from qwidgets.client.federated import AsyncFederatedClient
+from qwidgets.client.federated.client import AsyncFederatedClient
 
 fma = pytest.importorskip("fma_connect")
 exceptions = pytest.importorskip("fma_connect.exceptions")

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import qwidgets.sim as sim
-from qwidgets.sim.dirlock import DataDirInUseError
-from qwidgets.sim.embedded import TOKEN_FILE
+from qwidgets.sim.server.dirlock import DataDirInUseError
+from qwidgets.sim.server.embedded import TOKEN_FILE
 
 from .server_support import b64_frame, linear_frame, quick_params
 

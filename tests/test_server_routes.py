@@ -12,8 +12,8 @@ import pytest
 from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from qwidgets.sim.server import make_app
-from qwidgets.sim.store import DB_NAME
+from qwidgets.sim.server.app import make_app
+from qwidgets.sim.server.store import DB_NAME
 
 from .server_support import (
     OTHER_TOKEN,

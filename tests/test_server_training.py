@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qwidgets.sim.store import DB_NAME
+from qwidgets.sim.server.store import DB_NAME
 
 from .server_support import Api, linear_frame, quick_params, serving, slow_params
 

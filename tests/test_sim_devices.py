@@ -24,20 +24,14 @@ from botocore.credentials import Credentials
 from yarl import URL
 
 from qwidgets.errors import ValidationError
-from qwidgets.sim import circuits
-from qwidgets.sim.braket_auth import access_key_id
-from qwidgets.sim.braket_wire import sign_request
-from qwidgets.sim.devices import (
-    DeviceSpec,
-    QueueShape,
-    default_catalog,
-    depth_string,
-    no_position_message,
-    position_string,
-)
-from qwidgets.sim.queues import DeviceQueues, ManualClock
-from qwidgets.sim.routes_braket_devices import RUNTIME
-from qwidgets.sim.server import make_app
+from qwidgets.protocol import openqasm
+from qwidgets.protocol.braket_queues import depth_string, no_position_message, position_string
+from qwidgets.protocol.sigv4 import access_key_id, sign_request
+from qwidgets.sim.braket import circuits
+from qwidgets.sim.braket.catalog import DeviceSpec, QueueShape, default_catalog
+from qwidgets.sim.braket.device_routes import RUNTIME
+from qwidgets.sim.braket.queues import DeviceQueues, ManualClock
+from qwidgets.sim.server.app import make_app
 
 TOKEN = "device-token-alpha"
 OTHER = "device-token-beta"
@@ -241,12 +235,12 @@ def test_probabilities_match_braket_local_simulator() -> None:
         with_probability = circuit.copy()
         with_probability.probability()
         expected = reference.run(with_probability, shots=0).result().values[0]
-        np.testing.assert_allclose(circuits.probabilities(circuits.parse(source)), expected,
+        np.testing.assert_allclose(circuits.probabilities(openqasm.parse(source)), expected,
                                    atol=1e-10, err_msg=source)
 
 
 def test_counts_are_sampled_reproducibly_in_bit_order() -> None:
-    program = circuits.parse(
+    program = openqasm.parse(
         "OPENQASM 3.0; qubit[3] q; bit[2] c; x q[2]; h q[0]; c[0] = measure q[2]; "
         "c[1] = measure q[0];")
     assert program.measured == (2, 0)
@@ -277,18 +271,18 @@ def test_counts_are_sampled_reproducibly_in_bit_order() -> None:
 ])
 def test_bad_programs_are_refused_naming_the_line(source: str, words: list[str]) -> None:
     with pytest.raises(ValidationError) as caught:
-        circuits.parse(source)
+        openqasm.parse(source)
     for word in words:
         assert word in str(caught.value)
     assert caught.value.fix
 
 
 def test_too_many_qubits_for_the_state_vector() -> None:
-    program = circuits.parse(f"OPENQASM 3.0; qubit[{circuits.MAX_QUBITS + 1}] q; h q[0];")
+    program = openqasm.parse(f"OPENQASM 3.0; qubit[{openqasm.MAX_QUBITS + 1}] q; h q[0];")
     with pytest.raises(ValueError, match="at most 22"):
         circuits.sample(program, 10, seed=0)
     with pytest.raises(ValidationError, match="shots"):
-        circuits.sample(circuits.parse("OPENQASM 3.0; qubit q;"), 0, seed=0)
+        circuits.sample(openqasm.parse("OPENQASM 3.0; qubit q;"), 0, seed=0)
 
 
 # ---------------------------------------------------------------- the routes
@@ -580,7 +574,7 @@ async def test_a_queued_task_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_positions_stay_exact_through_arrivals_services_and_cancels() -> None:
-    from qwidgets.sim.queues import _Line
+    from qwidgets.sim.braket.queues import _Line
 
     rng = np.random.default_rng(4)
     line = _Line()

@@ -18,26 +18,28 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from qwidgets.errors import ValidationError
-from qwidgets.sim.federated import (
+from qwidgets.protocol.federated import (
     FederatedNotFoundError,
-    ManualClock,
     NotRegisteredError,
-    PendingUpdate,
-    aggregate,
     check_client_uuid,
     describe,
-    latest_model,
-    latest_per_client,
     make_rule,
     parse_scores,
     parse_tensor,
     rebuild,
-    summarize_scores,
     unwrap_samples,
 )
-from qwidgets.sim.federated_store import FederatedService
-from qwidgets.sim.routes_federated import FEDERATED
-from qwidgets.sim.store import Store, namespace
+from qwidgets.sim.federated.aggregation import (
+    ManualClock,
+    PendingUpdate,
+    aggregate,
+    latest_model,
+    latest_per_client,
+    summarize_scores,
+)
+from qwidgets.sim.federated.routes import FEDERATED
+from qwidgets.sim.federated.store import FederatedService
+from qwidgets.sim.server.store import Store, namespace
 from tests.server_support import OTHER_TOKEN, TOKEN, serving
 
 NS = namespace("engine-test")

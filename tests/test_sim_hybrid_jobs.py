@@ -17,11 +17,7 @@ import pytest
 from yarl import URL
 
 from qwidgets.errors import ValidationError
-from qwidgets.sim import engine, start
-from qwidgets.sim.braket_auth import access_key_id
-from qwidgets.sim.braket_wire import sign_request
-from qwidgets.sim.devices import default_catalog
-from qwidgets.sim.hybrid_jobs import (
+from qwidgets.protocol.hybrid_jobs import (
     BUILTIN_ENTRY_POINTS,
     BUILTIN_SOURCE,
     DEFAULT_MAX_RUNTIME_S,
@@ -29,18 +25,21 @@ from qwidgets.sim.hybrid_jobs import (
     JOB_STATES,
     MAX_EVENTS,
     check_runnable,
-    load_entry_point,
     prepare_create_job,
     validate_create_job,
 )
-from qwidgets.sim.job_runner import JobRunner
-from qwidgets.sim.queues import DeviceQueues, ManualClock
-from qwidgets.sim.store import Store
+from qwidgets.protocol.sigv4 import access_key_id, sign_request
+from qwidgets.sim import engine, start
+from qwidgets.sim.braket.catalog import default_catalog
+from qwidgets.sim.braket.job_programs import load_entry_point
+from qwidgets.sim.braket.job_runner import JobRunner
+from qwidgets.sim.braket.queues import DeviceQueues, ManualClock
+from qwidgets.sim.server.store import Store
 from tests.conftest import training_params
 
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
-TRAIN = "qwidgets.jobs.train:main"
+TRAIN = "qwidgets.sim.braket.programs.train:main"
 # a training of many seconds: a 32-dim Hilbert space, stopped long before its end
 LONG = {"qbits": "5", "num_passes": "5000", "rows": "2000", "batch_size": "250"}
 
@@ -84,7 +83,7 @@ def test_an_s3_source_needs_an_entry_point_and_a_tar_gz() -> None:
     assert info.value.field == "source_module"
 
 
-@pytest.mark.parametrize("entry", ["qwidgets.jobs.train:", "1module", "a.b:c:d", "a-b", ""])
+@pytest.mark.parametrize("entry", ["qwidgets.sim.braket.programs.train:", "1module", "a.b:c:d", "a-b", ""])
 def test_entry_points_must_be_module_or_module_colon_callable(entry: str) -> None:
     with pytest.raises(ValidationError, match=r"importable\.module:callable") as info:
         body(entry_point=entry)
@@ -436,7 +435,7 @@ async def test_routes_follow_brakets_conventions(tmp_path: Path) -> None:
 async def test_a_token_does_not_see_another_tokens_jobs(tmp_path: Path) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from qwidgets.sim.server import make_app
+    from qwidgets.sim.server.app import make_app
 
     app = make_app(tmp_path, {TOKEN, OTHER})  # one server, two namespaces
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

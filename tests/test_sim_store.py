@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qwidgets.sim.store import Store
+from qwidgets.sim.server.store import Store
 
 
 @pytest.fixture

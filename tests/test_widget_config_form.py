@@ -17,8 +17,8 @@ import pytest
 from qwidgets.client import AsyncQcogClient, AuthenticationError
 from qwidgets.client.http import HttpClient
 from qwidgets.errors import ValidationError
+from qwidgets.protocol.params import describe_all, validate_training_parameters
 from qwidgets.sim import start
-from qwidgets.sim.params import describe_all, validate_training_parameters
 from qwidgets.widgets import ModelConfigForm
 from qwidgets.widgets.config_form import check_value, error_key
 from tests.client_support import client_for, count_rows
@@ -442,7 +442,7 @@ async def test_the_generated_code_trains_the_same_model(server, frame, monkeypat
 
 async def test_without_a_client_the_embedded_simulator_trains(tmp_path, monkeypatch, frame):
     """No client given: Train and the generated code both use AsyncQcogClient.create()."""
-    from qwidgets.sim import embedded
+    from qwidgets.sim.server import embedded
 
     monkeypatch.setenv("QWIDGETS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(embedded, "_default", None)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from qwidgets.client import AsyncFederatedClient
-from qwidgets.client.federated import simulate_clients
+from qwidgets.client.federated.client import simulate_clients
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
-from qwidgets.widgets._base import bundle
+from qwidgets.widgets.base import bundle
 from qwidgets.widgets.federated_panel import MAX_POINTS, TABLE_ROWS, FederatedPanel, _decimate
 from tests.client_support import FAST_RETRY
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from qwidgets.client.devices import AsyncDeviceClient
+from qwidgets.client.braket.devices import AsyncDeviceClient
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
-from qwidgets.widgets._base import bundle
+from qwidgets.widgets.base import bundle
 from qwidgets.widgets.gauges import DeviceQueueGauges
 
 AURORA = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Aurora-12"
@@ -244,10 +244,10 @@ def test_the_bundle_is_small() -> None:
 
 async def test_your_hybrid_job_on_the_jobs_gauge(client: AsyncDeviceClient,
                                                  server: SimServer) -> None:
-    from qwidgets.client.jobs import AsyncJobsClient
+    from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient
 
     async with await AsyncJobsClient.create(endpoint=server.url, token=server.token) as jobs:
-        arn = await jobs.create_job(device=AURORA, entry_point="qwidgets.jobs.train:main")
+        arn = await jobs.create_job(device=AURORA, entry_point="qwidgets.sim.braket.programs.train:main")
         status = await client.job(arn)
         assert status.status == "QUEUED"
         assert status.queue is not None

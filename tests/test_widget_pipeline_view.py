@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from qwidgets.client import AsyncQcogClient
-from qwidgets.client.pipeline import Action, ActionState, FunctionAction, Pipeline
-from qwidgets.client.training_pipeline import TrainingPipeline
+from qwidgets.client.pipeline.runner import Action, ActionState, FunctionAction, Pipeline
+from qwidgets.client.pipeline.training import TrainingPipeline
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
-from qwidgets.widgets._base import bundle
+from qwidgets.widgets.base import bundle
 from qwidgets.widgets.pipeline_view import SYNCED_EVENTS, PipelineView
 from tests.client_support import client_for
 

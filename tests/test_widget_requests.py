@@ -7,7 +7,7 @@ import asyncio
 import threading
 from typing import Any
 
-from qwidgets.widgets._requests import Requests
+from qwidgets.widgets.requests import Requests
 
 
 async def test_a_request_from_another_thread_runs_on_the_home_loop() -> None:

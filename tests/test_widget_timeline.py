@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from qwidgets.client import AsyncJobsClient, JobInfo, RetryPolicy
-from qwidgets.client.jobs import JobEvent, QueuePosition
+from qwidgets.client.braket.hybrid_jobs import JobEvent, QueuePosition
 from qwidgets.sim import SimServer, start
 from qwidgets.widgets.timeline import JobTimeline, _merge
 
-TRAIN = "qwidgets.jobs.train:main"
+TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
 
 

@@ -9,8 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qwidgets.client.braket_provider import BraketProvider
-    from qwidgets.client.devices import (
+    from qwidgets.client.braket.devices import (
         AsyncDeviceClient,
         Device,
         DeviceClient,
@@ -19,6 +18,9 @@ if TYPE_CHECKING:
         TaskFailedError,
         TaskInfo,
     )
+    from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient, JobEvent, JobInfo, QueuePosition
+    from qwidgets.client.braket.provider import BraketProvider
+    from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
     from qwidgets.client.errors import (
         ApiError,
         AuthenticationError,
@@ -30,15 +32,25 @@ if TYPE_CHECKING:
         TrainingFailedError,
         UsageError,
     )
-    from qwidgets.client.federated import (
+    from qwidgets.client.federated.client import (
         AsyncFederatedClient,
         AsyncWebClient,
         SimulationReport,
         WebClient,
         simulate_clients,
     )
-    from qwidgets.client.jobs import AsyncJobsClient, JobEvent, JobInfo, QueuePosition
-    from qwidgets.client.parameters import (
+    from qwidgets.client.pipeline.runner import (
+        Action,
+        ActionState,
+        Event,
+        EventHandler,
+        FunctionAction,
+        Pipeline,
+        PipelineStopped,
+    )
+    from qwidgets.client.pipeline.training import TrainingPipeline
+    from qwidgets.client.qcog.client import AsyncQcogClient
+    from qwidgets.client.qcog.parameters import (
         AdamOptimizationParameters,
         AnalyticOptimizationParameters,
         EIGHStateParameters,
@@ -52,20 +64,8 @@ if TYPE_CHECKING:
         NPEIGHStateParameters,
         PowerIterStateParameters,
     )
-    from qwidgets.client.pipeline import (
-        Action,
-        ActionState,
-        Event,
-        EventHandler,
-        FunctionAction,
-        Pipeline,
-        PipelineStopped,
-    )
-    from qwidgets.client.qcog import AsyncQcogClient
-    from qwidgets.client.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
+    from qwidgets.client.qcog.sync import QcogClient
     from qwidgets.client.retry import RetryPolicy
-    from qwidgets.client.sync import QcogClient
-    from qwidgets.client.training_pipeline import TrainingPipeline
 
 __all__ = [
     "Action",
@@ -124,22 +124,22 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AsyncQcogClient": "qcog",
-    **dict.fromkeys(("AsyncJobsClient", "JobEvent", "JobInfo", "QueuePosition"), "jobs"),
-    "QcogClient": "sync",
+    "AsyncQcogClient": "qcog.client",
+    **dict.fromkeys(("AsyncJobsClient", "JobEvent", "JobInfo", "QueuePosition"), "braket.hybrid_jobs"),
+    "QcogClient": "qcog.sync",
     "RetryPolicy": "retry",
-    "TrainingPipeline": "training_pipeline",
+    "TrainingPipeline": "pipeline.training",
     **dict.fromkeys(("Action", "ActionState", "Event", "EventHandler", "FunctionAction",
-                     "Pipeline", "PipelineStopped"), "pipeline"),
+                     "Pipeline", "PipelineStopped"), "pipeline.runner"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Parameters") or n == "EmptyDictionary"),
-                    "parameters"),
+                    "qcog.parameters"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Error")), "errors"),
     **dict.fromkeys(("AsyncDeviceClient", "Device", "DeviceClient", "DeviceSummary",
-                     "QuantumTask", "TaskFailedError", "TaskInfo"), "devices"),
-    **dict.fromkeys(("QueueCount", "QueueDepth", "QueueInfo", "parse_count"), "queue_info"),
-    "BraketProvider": "braket_provider",
+                     "QuantumTask", "TaskFailedError", "TaskInfo"), "braket.devices"),
+    **dict.fromkeys(("QueueCount", "QueueDepth", "QueueInfo", "parse_count"), "braket.queue_info"),
+    "BraketProvider": "braket.provider",
     **dict.fromkeys(("AsyncFederatedClient", "AsyncWebClient", "SimulationReport", "WebClient",
-                     "simulate_clients"), "federated"),
+                     "simulate_clients"), "federated.client"),
 }
 
 

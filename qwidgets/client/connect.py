@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from qwidgets.client.errors import AuthenticationError, ValidationError
+from qwidgets.client.local import local_server
 
 TOKEN_ENV = "QCOG_API_TOKEN"
 # The public client uses plain http for these (its list lacks ::1; ours adds it).
@@ -47,10 +47,7 @@ async def resolve(
     token: str | None, hostname: str | None, port: int, api_version: str
 ) -> Endpoint:
     if hostname is None:
-        # Imported here so that a client of a remote service never loads the simulator.
-        from qwidgets.sim import default_server
-
-        server = await asyncio.to_thread(default_server)
+        server = await local_server()
         # QCOG_API_TOKEN belongs to the remote service and must not travel to the simulator.
         return Endpoint(f"{server.url.rstrip('/')}/api/{api_version}", token or server.token,
                         embedded=True)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qwidgets.sim.embedded import SimServer, default_server, start
+    from qwidgets.sim.server.embedded import SimServer, default_server, start
 
 __all__ = ["SimServer", "default_server", "start"]
 
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from qwidgets.sim import embedded
+        from qwidgets.sim.server import embedded
 
         return getattr(embedded, name)
     raise AttributeError(f"module 'qwidgets.sim' has no attribute {name!r}")

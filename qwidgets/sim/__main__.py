@@ -1,5 +1,5 @@
-"""``python -m qwidgets.sim serve ...``: see ``qwidgets.sim.cli``."""
+"""``python -m qwidgets.sim serve ...``: see ``qwidgets.sim.server.cli``."""
 
-from qwidgets.sim.cli import main
+from qwidgets.sim.server.cli import main
 
 raise SystemExit(main())

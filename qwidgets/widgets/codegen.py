@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from qwidgets.client import parameters as wire_types
 from qwidgets.client.connect import LOOPBACK
-from qwidgets.client.qcog import AsyncQcogClient
+from qwidgets.client.qcog import parameters as wire_types
+from qwidgets.client.qcog.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError
-from qwidgets.sim.params import STATE, WEIGHT_OPTIMIZATION
-from qwidgets.sim.schema import Choice
+from qwidgets.protocol.params import STATE, WEIGHT_OPTIMIZATION
+from qwidgets.protocol.schema import Choice
 
 # The public client names two model arguments differently from the wire (qcog-python-client).
 _ARGUMENT_OF_FIELD = {

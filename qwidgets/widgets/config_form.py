@@ -1,5 +1,5 @@
 """``ModelConfigForm``: the training parameters of a qcog model as a form generated from the
-engine's one schema (``qwidgets.sim.params.describe_all``), validated in the kernel with the
+engine's one schema (``qwidgets.protocol.params.describe_all``), validated in the kernel with the
 very validators the client and the server use, and a Train button that starts the training
 through ``AsyncQcogClient``.
 
@@ -25,11 +25,11 @@ import pandas as pd
 import traitlets
 from pandas.api.types import is_complex_dtype, is_numeric_dtype
 
-from qwidgets.client.checks import check_frame
-from qwidgets.client.qcog import AsyncQcogClient
+from qwidgets.client.qcog.checks import check_frame
+from qwidgets.client.qcog.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError, ValidationError
-from qwidgets.sim.data import check_columns_match
-from qwidgets.sim.params import (
+from qwidgets.protocol.data import check_columns_match
+from qwidgets.protocol.params import (
     MODELS,
     STATE,
     TRAINING,
@@ -38,8 +38,8 @@ from qwidgets.sim.params import (
     validate_model,
     validate_training_parameters,
 )
-from qwidgets.sim.schema import Choice, ParamSet
-from qwidgets.widgets._base import QWidget, bundle
+from qwidgets.protocol.schema import Choice, ParamSet
+from qwidgets.widgets.base import QWidget, bundle
 from qwidgets.widgets.codegen import client_model_call, training_code
 
 log = logging.getLogger(__name__)

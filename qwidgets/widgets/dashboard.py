@@ -17,7 +17,7 @@ import pandas as pd
 
 from qwidgets.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError
-from qwidgets.widgets._base import QWidget
+from qwidgets.widgets.base import QWidget
 from qwidgets.widgets.config_form import ModelConfigForm
 from qwidgets.widgets.grid import InferenceGrid
 from qwidgets.widgets.monitor import TrainingMonitor

@@ -25,15 +25,15 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
 from qwidgets.errors import QwidgetsError, ValidationError
-from qwidgets.sim.federated import check_id
-from qwidgets.widgets._base import QWidget, bundle, escape
-from qwidgets.widgets._requests import running_loop as _running_loop
-from qwidgets.widgets._throttle import Throttle
+from qwidgets.protocol.federated import check_id
+from qwidgets.widgets.base import QWidget, bundle, escape
+from qwidgets.widgets.requests import running_loop as _running_loop
+from qwidgets.widgets.throttle import Throttle
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from qwidgets.client.federated import AsyncFederatedClient
+    from qwidgets.client.federated.client import AsyncFederatedClient
 
 TABLE_ROWS = 30
 MAX_POINTS = 400
@@ -147,7 +147,7 @@ class FederatedPanel(QWidget):
 
     async def _connect(self) -> AsyncFederatedClient:
         if self._client is None:
-            from qwidgets.client.federated import AsyncFederatedClient
+            from qwidgets.client.federated.client import AsyncFederatedClient
 
             self._client = await AsyncFederatedClient.create()
         return self._client

@@ -27,12 +27,12 @@ from typing import Any
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode, observe
 
-from qwidgets.client.devices import Device, DeviceApi, DeviceSummary, QuantumTask, TaskInfo
+from qwidgets.client.braket.devices import Device, DeviceApi, DeviceSummary, QuantumTask, TaskInfo
+from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo
 from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableError
-from qwidgets.client.queue_info import QueueCount, QueueDepth, QueueInfo
 from qwidgets.errors import QwidgetsError, ValidationError
-from qwidgets.widgets._base import QWidget, bundle
-from qwidgets.widgets._throttle import Throttle, sleep_or_wake
+from qwidgets.widgets.base import QWidget, bundle
+from qwidgets.widgets.throttle import Throttle, sleep_or_wake
 
 MAX_BACKOFF_S = 60.0
 CATALOG_EVERY = 30  # polls between two reads of the device list (statuses change rarely)
@@ -168,7 +168,7 @@ class DeviceQueueGauges(QWidget):
 
     async def _source(self) -> DeviceApi:
         if self._client is None:
-            from qwidgets.client.devices import AsyncDeviceClient
+            from qwidgets.client.braket.devices import AsyncDeviceClient
 
             self._client = await AsyncDeviceClient.create()
         return self._client

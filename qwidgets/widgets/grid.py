@@ -17,7 +17,7 @@ import pandas as pd
 from traitlets import Bool, Dict, Int, List, Unicode, validate
 
 from qwidgets.errors import QwidgetsError, ValidationError
-from qwidgets.widgets._base import QWidget, bundle, escape
+from qwidgets.widgets.base import QWidget, bundle, escape
 from qwidgets.widgets.frame_view import FrameView, ViewKey
 
 STATIC_ROWS = 20  # rows in the static HTML form (a saved notebook without a kernel)

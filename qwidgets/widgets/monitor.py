@@ -21,12 +21,12 @@ import numpy.typing as npt
 from traitlets import Bool, Bytes, Dict, Float, Int, List, Unicode
 
 from qwidgets.errors import ValidationError
-from qwidgets.widgets._base import QWidget, bundle
-from qwidgets.widgets._throttle import Throttle
+from qwidgets.widgets.base import QWidget, bundle
 from qwidgets.widgets.decimate import MAX_POINTS, minmax
 from qwidgets.widgets.loss_history import LossHistory
 from qwidgets.widgets.monitor_poll import FINAL_STATUSES, Poller, check_intervals, progress_fields
 from qwidgets.widgets.monitor_static import monitor_html, monitor_text
+from qwidgets.widgets.throttle import Throttle
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
 from qwidgets.errors import ValidationError
-from qwidgets.widgets._throttle import sleep_or_wake
+from qwidgets.widgets.throttle import sleep_or_wake
 
 if TYPE_CHECKING:
     from qwidgets.client import AsyncQcogClient

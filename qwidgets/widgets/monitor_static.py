@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from qwidgets.widgets._base import escape
+from qwidgets.widgets.base import escape
 from qwidgets.widgets.decimate import minmax
 
 SPARK_POINTS = 240

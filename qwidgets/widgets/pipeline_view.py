@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
-from qwidgets.client.pipeline import FINAL_STATES, ActionState, Event, Pipeline
+from qwidgets.client.pipeline.runner import FINAL_STATES, ActionState, Event, Pipeline
 from qwidgets.errors import ValidationError
-from qwidgets.widgets._base import QWidget, bundle, escape
-from qwidgets.widgets._throttle import Throttle
+from qwidgets.widgets.base import QWidget, bundle, escape
+from qwidgets.widgets.throttle import Throttle
 
 SYNCED_EVENTS = 50
 STATIC_EVENTS = 8

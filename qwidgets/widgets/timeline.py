@@ -19,11 +19,11 @@ from typing import Any
 
 from traitlets import Bool, Dict, Float, List, Unicode
 
+from qwidgets.client.braket.hybrid_jobs import JobInfo, JobsApi
 from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableError
-from qwidgets.client.jobs import JobInfo, JobsApi
 from qwidgets.errors import QwidgetsError
-from qwidgets.widgets._base import QWidget, bundle
-from qwidgets.widgets._throttle import Throttle, sleep_or_wake
+from qwidgets.widgets.base import QWidget, bundle
+from qwidgets.widgets.throttle import Throttle, sleep_or_wake
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _STATE_KEYS = ("job_arn", "job_name", "status", "device", "events", "queue_position",
@@ -149,7 +149,7 @@ class JobTimeline(QWidget):
 
     async def _source(self) -> JobsApi:
         if self._client is None:
-            from qwidgets.client.jobs import AsyncJobsClient
+            from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient
 
             self._client = await AsyncJobsClient.create()
         return self._client

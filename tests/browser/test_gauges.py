@@ -9,7 +9,7 @@ from typing import Any
 from tests.browser.lab import Lab, open_and_run, run_cell_text, screenshot
 
 SETUP = """
-from qwidgets.client.devices import AsyncDeviceClient
+from qwidgets.client.braket.devices import AsyncDeviceClient
 from qwidgets.widgets import DeviceQueueGauges
 CEDAR = "arn:aws:braket:us-west-1::device/qpu/qwidgets/Cedar-8"
 client = await AsyncDeviceClient.create()

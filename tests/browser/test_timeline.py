@@ -12,7 +12,7 @@ SETUP = """
 from qwidgets.client import AsyncJobsClient
 from qwidgets.widgets import JobTimeline
 jobs = await AsyncJobsClient.create()
-arn = await jobs.create_job(entry_point="qwidgets.jobs.train:main", job_name="browser-quick",
+arn = await jobs.create_job(entry_point="qwidgets.sim.braket.programs.train:main", job_name="browser-quick",
                             hyperparameters={"num_passes": 3})
 quick = JobTimeline(arn, client=jobs, min_interval=0.2)
 quick
@@ -22,9 +22,9 @@ quick
 # hybrid job at a time, so the second one waits in its queue.
 QUEUE = """
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
-first = await jobs.create_job(entry_point="qwidgets.jobs.train:main", job_name="browser-long",
+first = await jobs.create_job(entry_point="qwidgets.sim.braket.programs.train:main", job_name="browser-long",
                               hyperparameters=LONG)
-second = await jobs.create_job(entry_point="qwidgets.jobs.train:main", job_name="browser-next",
+second = await jobs.create_job(entry_point="qwidgets.sim.braket.programs.train:main", job_name="browser-next",
                                hyperparameters={"num_passes": 2})
 long_view = JobTimeline(first, client=jobs, min_interval=0.2, max_interval=0.5)
 next_view = JobTimeline(second, client=jobs, min_interval=0.2, max_interval=0.5)
@@ -90,7 +90,7 @@ def test_timeline_follows_queues_and_cancels(lab: Lab, page: Any) -> None:
 
 def test_exported_timeline_renders_without_a_kernel(page: Any, tmp_path: Any) -> None:
     from qwidgets.client import JobInfo
-    from qwidgets.client.jobs import JobEvent, QueuePosition
+    from qwidgets.client.braket.hybrid_jobs import JobEvent, QueuePosition
     from qwidgets.widgets import JobTimeline
 
     t0 = 1_700_000_000.0

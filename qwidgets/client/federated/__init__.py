@@ -1,0 +1,1 @@
+"""The federated-learning client: models, participants, updates and aggregates."""

@@ -1,0 +1,1 @@
+"""A pipeline of actions with events and states, and the training pipeline built on it."""

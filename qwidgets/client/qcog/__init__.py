@@ -1,0 +1,2 @@
+"""The qcog service's client: ``AsyncQcogClient``, its sync facade ``QcogClient``, the
+parameter types and local data checks."""

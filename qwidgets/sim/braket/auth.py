@@ -1,0 +1,162 @@
+"""Authentication of Braket-protocol requests (devices, quantum tasks, hybrid jobs, the result
+objects) with AWS Signature Version 4, the only scheme boto3 and amazon-braket-sdk can send.
+
+The scheme, for a server started with token ``T``:
+
+- secret access key = ``T``. The server recomputes every request's signature with it, so a
+  request must come from someone holding the token, its body cannot be altered in transit, and
+  a captured request stops working after ``MAX_SKEW_S`` (its ``X-Amz-Date`` is signed).
+- access key id = ``access_key_id(T)`` (``QW`` + 18 characters of a hash of the token: safe to
+  show, it reveals nothing), or ``T`` itself, which is simpler to type but then travels in
+  clear text in every request's Credential field.
+- region: any; service: ``braket`` (``s3`` for the result objects).
+
+    boto3.client("braket", endpoint_url=server.url, region_name="us-east-1",
+                  aws_access_key_id=access_key_id(token), aws_secret_access_key=token)
+
+Each token is its own namespace (the same one as its qcog bearer requests). A refused request
+gets a 403 in Braket's shape (``UnrecognizedClientException``, ``InvalidSignatureException``,
+``MissingAuthenticationTokenException``), which boto3 raises as a ``ClientError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from qwidgets.protocol.sigv4 import (
+    EMPTY_SHA256,
+    UNSIGNED_HEADERS,
+    UNSIGNED_PAYLOAD,
+    access_key_id,
+    canonical_request,
+    parse_amz_date,
+    parse_authorization,
+    signature,
+)
+from qwidgets.sim.braket.wire import BraketError, Handler, braket_errors
+from qwidgets.sim.server.middleware import NS
+from qwidgets.sim.server.store import namespace
+
+MAX_SKEW_S = 15 * 60  # what AWS allows between a request's signed date and the server clock
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request: namespace, and the region and service of the signature scope."""
+
+    ns: str
+    region: str
+    service: str
+    access_key: str
+
+
+class BraketKeys:
+    """The server's accepted tokens, found by access key id in constant time per key."""
+
+    def __init__(self, tokens: Iterable[str]) -> None:
+        self._by_key: dict[str, str] = {}
+        for token in tokens:
+            self._by_key[token] = token
+            self._by_key[access_key_id(token)] = token
+
+    def secret_for(self, access_key: str) -> str | None:
+        found = None
+        for key, token in self._by_key.items():
+            if hmac.compare_digest(key.encode(), access_key.encode()):
+                found = token
+        return found
+
+
+KEYS = web.AppKey("qwidgets_braket_keys", BraketKeys)
+CALLER: Any = web.RequestKey("qwidgets_braket_caller", Caller) if hasattr(
+    web, "RequestKey") else "qwidgets_braket_caller"
+
+
+def install(app: web.Application, tokens: Iterable[str]) -> None:
+    """Let ``braket_namespace`` accept ``tokens`` on this app (called by ``make_app``)."""
+    app[KEYS] = BraketKeys(tokens)
+
+
+async def braket_namespace(request: web.Request) -> str:
+    """Authenticate a SigV4-signed request, set ``request[NS]`` (and ``request[CALLER]``) and
+    return the namespace; raise ``BraketError`` (403) if the request is not signed with an
+    accepted token. Reads (and so buffers) the body to check its hash."""
+    caller = await authenticate(request)
+    request[NS] = caller.ns
+    request[CALLER] = caller
+    return caller.ns
+
+
+def authenticated(handler: Handler) -> Handler:
+    """Decorate a Braket route: authenticate first, answer errors in Braket's shape."""
+
+    @braket_errors
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        await braket_namespace(request)
+        return await handler(request)
+
+    return wrapped
+
+
+async def authenticate(request: web.Request,
+                       now: datetime | None = None) -> Caller:
+    header = request.headers.get("Authorization")
+    if not header:
+        raise BraketError(403, "MissingAuthenticationTokenException",
+                          "Missing Authentication Token: sign the request with AWS Signature "
+                          "Version 4, secret access key = the server's token")
+    auth = parse_authorization(header)
+    if auth is None:
+        raise BraketError(403, "IncompleteSignatureException",
+                          "the Authorization header is not an AWS4-HMAC-SHA256 signature "
+                          "(Credential=.../aws4_request, SignedHeaders=..., Signature=...)")
+    secret = request.app[KEYS].secret_for(auth["access_key"])
+    if secret is None:
+        raise BraketError(403, "UnrecognizedClientException",
+                          "The security token included in the request is invalid: the access "
+                          "key id must be access_key_id(token) (or the token) of a token this "
+                          "server accepts")
+    when = request.headers.get("X-Amz-Date", "")
+    try:
+        signed_at = parse_amz_date(when)
+    except ValueError:
+        raise BraketError(403, "IncompleteSignatureException",
+                          f"X-Amz-Date must be like 20240101T120000Z, got {when!r}") from None
+    if when[:8] != auth["date"]:
+        raise BraketError(403, "InvalidSignatureException",
+                          "the credential scope date does not match X-Amz-Date")
+    skew = abs(((now or datetime.now(timezone.utc)) - signed_at).total_seconds())
+    if skew > MAX_SKEW_S:
+        raise BraketError(403, "InvalidSignatureException",
+                          f"Signature expired: the request was signed at {when}, more than "
+                          f"{MAX_SKEW_S // 60} minutes from the server's time (check the clock)")
+    names = auth["signed_headers"].split(";")
+    if "host" not in names or any(n in UNSIGNED_HEADERS for n in names):
+        raise BraketError(403, "InvalidSignatureException",
+                          "SignedHeaders must include host and no hop-by-hop header")
+    headers = {name: request.headers.getall(name, []) for name in names}
+    body = await request.read()
+    actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+    declared = request.headers.get("X-Amz-Content-SHA256")
+    if declared is not None and declared != UNSIGNED_PAYLOAD and declared != actual:
+        raise BraketError(400, "XAmzContentSHA256Mismatch",
+                          "the body does not match its X-Amz-Content-SHA256 hash")
+    payload = declared if declared is not None else actual
+    url = request.rel_url
+    canonical = canonical_request(request.method, url.raw_path, url.raw_query_string, headers,
+                                  names, payload, s3=auth["service"] == "s3")
+    expected = signature(secret, when, auth["region"], auth["service"], canonical)
+    if not hmac.compare_digest(expected, auth["signature"]):
+        raise BraketError(403, "InvalidSignatureException",
+                          "The request signature we calculated does not match the signature "
+                          "you provided: the secret access key must be the server's token")
+    return Caller(namespace(secret), auth["region"], auth["service"], auth["access_key"])

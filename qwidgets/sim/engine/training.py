@@ -1,0 +1,162 @@
+"""The training loop: for each pass, for each batch, (1) solve the rows' ground states,
+(2) move the ensemble's axes if asked, (3) step the weights, (4) record the batch loss
+(mean ground-state energy per row) and report progress.
+
+Rows are processed in chunks of bounded memory, so a batch of any size never holds more than
+``hamiltonian.CHUNK_BYTES`` of matrices, and cancellation is checked between chunks. Each chunk
+is cut into fixed parts solved on every core (``parts.map_parts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from qwidgets.errors import TrainingCancelled, ValidationError
+from qwidgets.sim.engine.hamiltonian import Hamiltonian, density_sums
+from qwidgets.sim.engine.models import HilbertModel, build_model
+from qwidgets.sim.engine.optimizers import WeightOptimizer
+from qwidgets.sim.engine.parts import map_parts
+from qwidgets.sim.engine.solvers import ground_states
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives after every batch."""
+
+    pass_index: int  # 0-based
+    batch_index: int  # 0-based, within the pass
+    num_passes: int
+    num_batches: int
+    loss: float  # this batch's mean ground-state energy
+    training_completion: int  # integer percent of all batches done, as on the wire
+    current_batch_completion: int  # integer percent of the current batch's rows done
+
+
+ProgressCallback = Callable[[Progress], None]
+StopCheck = Callable[[], bool]
+PassCallback = Callable[["Trainer"], None]
+
+
+class Trainer:
+    """Trains one model on a float matrix whose columns follow the model's operators."""
+
+    def __init__(
+        self, model_name: str, params: Mapping[str, Any], X: np.ndarray, *,
+        progress: ProgressCallback | None = None, should_stop: StopCheck | None = None,
+        model: HilbertModel | None = None, loss: list[list[float]] | None = None,
+        on_pass_end: PassCallback | None = None,
+    ) -> None:
+        """``model`` and ``loss`` resume a training from a checkpoint: the passes already in
+        ``loss`` are skipped. ``on_pass_end(trainer)`` runs after every completed pass (the
+        place to save a checkpoint)."""
+        self.params = params
+        self.X = X
+        self.rng = np.random.default_rng(params["model"]["seed"])
+        if model is None:
+            model = build_model(model_name, params["model"])
+            model.initialize(X, self.rng)
+        self.model = model
+        self.state = params["state_kwargs"]
+        self.optimizer = WeightOptimizer(params["weight_optimization_kwargs"])
+        self.progress = progress
+        self.should_stop = should_stop or (lambda: False)
+        self.loss: list[list[float]] = [list(row) for row in loss or []]
+        self.on_pass_end = on_pass_end
+        # previous pass's ground states, for warm starts
+        self._states = np.zeros((len(X), model.dim), dtype=np.complex128)
+        self._solved = np.zeros(len(X), dtype=bool)
+
+    @property
+    def batches(self) -> list[slice]:
+        size = self.params["batch_size"]
+        return [slice(i, min(i + size, len(self.X))) for i in range(0, len(self.X), size)]
+
+    def run(self) -> list[list[float]]:
+        batches = self.batches
+        passes = self.params["num_passes"]
+        for p in range(len(self.loss), passes):
+            self.loss.append([])
+            for b, rows in enumerate(batches):
+                loss = self._batch(rows, p, b, passes, len(batches))
+                self.loss[p].append(loss)
+                self._report(p, b, passes, len(batches), loss, 100)
+            self.optimizer.pass_end(self.model)
+            if self.on_pass_end is not None:
+                self.on_pass_end(self)
+        return self.loss
+
+    def _batch(self, rows: slice, p: int, b: int, passes: int, batches: int) -> float:
+        model = self.model
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: caught just below
+            A = model.operator_stack()
+            ham = Hamiltonian(A, model.sigma)
+        if not ham.finite():
+            raise _diverged(self.params["weight_optimization_kwargs"], p, b)
+        X = self.X[rows]
+        n = model.dim
+        R = np.zeros((n, n), dtype=np.complex128)
+        Rk = np.zeros((len(model.operators), n, n), dtype=np.complex128)
+        energy = 0.0
+        step = ham.chunk_rows()
+        for start in range(0, len(X), step):
+            if self.should_stop():
+                raise TrainingCancelled(f"cancelled in pass {p + 1}, batch {b + 1}")
+            chunk = X[start:start + step]
+            solve = partial(self._solve_part, ham, chunk, rows.start + start)
+            try:
+                results = map_parts(solve, len(chunk), self.rng)
+            except np.linalg.LinAlgError as exc:  # LAPACK gives up on absurdly scaled matrices
+                raise _diverged(self.params["weight_optimization_kwargs"], p, b) from exc
+            for e, r, rk in results:  # in part order: the sums do not depend on the cores
+                R += r
+                Rk += rk
+                energy += e
+            if start + step < len(X):
+                self._report(p, b, passes, batches, energy / (start + len(chunk)),
+                             int(100 * (start + len(chunk)) / len(X)))
+        rate = self.state["learning_rate_axes"]
+        if rate > 0:
+            model.axes_step(model.energy_gradient(A, R, Rk, len(X)), rate,
+                            self.state["normalize_axes"])
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked just below
+            self.optimizer.batch_step(model, R, Rk, len(X))
+        if not np.isfinite(model.weights).all():
+            raise _diverged(self.params["weight_optimization_kwargs"], p, b)
+        return energy / len(X)
+
+    def _solve_part(self, ham: Hamiltonian, chunk: np.ndarray, first: int, part: slice,
+                    rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray]:
+        """Ground states of ``chunk[part]`` (rows ``first + part`` of X): energy sum, R, Rk.
+        Runs on a worker thread; parts write disjoint rows of the warm-start states."""
+        X = chunk[part]
+        here = slice(first + part.start, first + part.stop)
+        warm = self._states[here] if self._solved[here].all() else None
+        E, psi = ground_states(ham.build(X), self.state, warm, rng)
+        self._states[here] = psi
+        self._solved[here] = True
+        r, rk = density_sums(psi, X)
+        return float(E.sum()), r, rk
+
+    def _report(self, p: int, b: int, passes: int, batches: int, loss: float,
+                batch_done: int) -> None:
+        if self.progress is None:
+            return
+        done = p * batches + b + (1 if batch_done >= 100 else 0)
+        self.progress(Progress(p, b, passes, batches, loss,
+                               int(100 * done / (passes * batches)), batch_done))
+
+
+def _diverged(spec: Mapping[str, Any], p: int, b: int) -> ValidationError:
+    """Weights that overflowed: the step size is what a user can change."""
+    method = spec["optimization_method"]
+    name = {"GRAD": "learning_rate", "ADAM": "step_size"}.get(method)
+    where = f"the weights became non-finite in pass {p + 1}, batch {b + 1} (training diverged)"
+    if name is None:
+        return ValidationError("data", "weights", where, "scale the data's columns to unit size")
+    return ValidationError(f"weight_optimization_kwargs.{name}", spec[name], where,
+                           f"lower {name} (for example by a factor of 10)")

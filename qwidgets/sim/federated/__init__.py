@@ -1,0 +1,2 @@
+"""Simulated federated learning: models with aggregation rules, client updates, aggregates
+and validation scores, and the routes the public fma-connect client calls."""

@@ -1,0 +1,77 @@
+"""The simulator's aiohttp application: qcog routes over the SQLite store and the training
+threads. ``make_app`` builds it; ``embedded.start`` and the CLI run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiohttp import web
+
+from qwidgets.sim.braket import auth as braket_auth
+from qwidgets.sim.braket import device_routes, job_routes
+from qwidgets.sim.federated import routes as federated_routes
+from qwidgets.sim.server.middleware import (
+    auth_middleware,
+    body_limit_middleware,
+    errors_middleware,
+    idempotency_middleware,
+)
+from qwidgets.sim.server.qcog_routes import CONTEXT, Context, add_routes
+from qwidgets.sim.server.store import Store
+from qwidgets.sim.server.trainings import TrainingJobs
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+def make_app(
+    store: Store | str | Path, token: str | Iterable[str], *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, training_workers: int | None = None,
+    progress_interval: float = 0.2, max_attempts: int = 3,
+) -> web.Application:
+    """The application, serving every qcog route under ``/api/v1/``.
+
+    ``store``: a ``Store`` (the caller closes it) or a directory (opened, locked and closed
+    with the app). ``token``: one token or several, each its own namespace. On startup, models
+    a previous server left ``pending``/``processing`` are resumed from their checkpoints.
+    """
+    tokens = {token} if isinstance(token, str) else set(token)
+    if not tokens or not all(isinstance(t, str) and t.strip() == t and t for t in tokens):
+        raise ValueError("token must be a non-empty string without surrounding spaces "
+                         "(or a set of them)")
+    if max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes}")
+    owns_store = not isinstance(store, Store)
+    the_store = Store(store) if not isinstance(store, Store) else store
+    jobs = TrainingJobs(the_store, workers=training_workers,
+                        progress_interval=progress_interval, max_attempts=max_attempts)
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[errors_middleware, auth_middleware(tokens),
+                     body_limit_middleware(max_body_bytes), idempotency_middleware(the_store)])
+    app[CONTEXT] = Context(the_store, jobs, max_body_bytes)
+    add_routes(app)
+    # fma-connect routes under /fl/<token>/ and /api/v1/federated/, plus their schedule
+    federated_routes.add_routes(app, the_store, tokens)
+    # Braket devices and quantum tasks (SigV4 auth, secret key = a token) and their queues
+    braket_auth.install(app, tokens)
+    device_routes.setup(app, the_store)
+    # Braket hybrid jobs: they wait in the same device queues, then run in worker threads
+    job_routes.setup(app, the_store)
+
+    async def recover(_app: web.Application) -> None:
+        await asyncio.to_thread(jobs.recover)
+
+    async def close(_app: web.Application) -> None:
+        # Join the training threads before the store they write to goes away. Called directly:
+        # at interpreter exit (atexit) the loop's default executor refuses new work, and the
+        # trainings notice the stop between chunks, so the loop waits only briefly.
+        jobs.shutdown()
+        if owns_store:
+            the_store.close()
+
+    app.on_startup.append(recover)
+    app.on_cleanup.append(close)
+    return app

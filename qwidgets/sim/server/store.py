@@ -1,0 +1,343 @@
+"""The simulator server's persistence: one SQLite file holding datasets, training parameters,
+models (status, progress, loss, weights, checkpoints) and idempotency records.
+
+Every row belongs to a namespace, the SHA-256 of the bearer token (the token itself is never
+stored). One connection guarded by a lock serves both the event loop and the training threads:
+each statement is short, and WAL mode lets a second process read the file meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qwidgets.sim.server.dirlock import DirLock
+
+DB_NAME = "qwidgets-sim.sqlite3"
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+# Statuses in which a training still has work to do (and is resumed after a restart).
+ACTIVE = ("pending", "processing")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    ns TEXT NOT NULL, guid TEXT NOT NULL,
+    format TEXT NOT NULL, source TEXT NOT NULL, project_guid TEXT, name TEXT,
+    csv BLOB NOT NULL, indexing TEXT NOT NULL, n_rows INTEGER NOT NULL, columns TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (ns, guid)
+);
+CREATE TABLE IF NOT EXISTS training_parameters (
+    ns TEXT NOT NULL, guid TEXT NOT NULL,
+    model TEXT NOT NULL, parameters TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (ns, guid)
+);
+CREATE TABLE IF NOT EXISTS models (
+    ns TEXT NOT NULL, guid TEXT NOT NULL,
+    dataset_guid TEXT NOT NULL, training_parameters_guid TEXT NOT NULL,
+    qcog_version TEXT NOT NULL, status TEXT NOT NULL,
+    loss TEXT, training_completion INTEGER NOT NULL DEFAULT 0,
+    current_batch_completion INTEGER NOT NULL DEFAULT 0, progress TEXT NOT NULL,
+    failure_reason TEXT, weights BLOB, checkpoint BLOB, attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL, updated REAL NOT NULL,
+    PRIMARY KEY (ns, guid)
+);
+CREATE INDEX IF NOT EXISTS models_status ON models (status);
+CREATE TABLE IF NOT EXISTS idempotency (
+    ns TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
+"""
+
+_MODEL_COLUMNS = (
+    "guid, dataset_guid, training_parameters_guid, qcog_version, status, loss, "
+    "training_completion, current_batch_completion, progress, failure_reason, attempts")
+
+
+def namespace(token: str) -> str:
+    """The namespace of a token: its SHA-256, so the database never holds a usable token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Store:
+    """Thread-safe access to the simulator's SQLite file in ``directory``."""
+
+    def __init__(self, directory: str | Path, *, exclusive: bool = True) -> None:
+        """``exclusive`` locks the directory (``DataDirInUseError`` if another server has it)."""
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DB_NAME
+        self._dirlock = DirLock(self.directory)
+        if exclusive:
+            self._dirlock.acquire()
+        self._lock = threading.RLock()
+        # Decoded model rows, refilled after every write to the row: status polls then never
+        # touch SQLite, whose calls release the GIL and leave a polled server thread waiting
+        # for the notebook's threads to give it back.
+        self._models: dict[tuple[str, str], dict[str, Any]] = {}
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is closed")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _one(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is closed")
+            row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
+            return row
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> int:
+        with self._tx() as conn:
+            return conn.execute(sql, args).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._models.clear()
+            self._dirlock.release()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    # ------------------------------------------------------------ tables of other modules
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the shared connection, for modules that keep their own
+        tables in this file (``job_store``): one lock, one file, one WAL."""
+        return self._tx()
+
+    def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is closed")
+            return self._conn.execute(sql, args).fetchall()
+
+    # ------------------------------------------------------------ datasets
+
+    def add_dataset(
+        self, ns: str, *, csv: str, indexing: list[int], n_rows: int, columns: list[str],
+        format: str = "dataframe", source: str = "client", project_guid: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        guid = new_guid()
+        self._run(
+            "INSERT INTO datasets VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (ns, guid, format, source, project_guid, name, csv.encode(), json.dumps(indexing),
+             n_rows, json.dumps(columns), time.time()))
+        found = self.dataset(ns, guid)
+        assert found is not None
+        return found
+
+    def dataset(self, ns: str, guid: str) -> dict[str, Any] | None:
+        row = self._one(
+            "SELECT guid, format, source, project_guid, name, n_rows, columns FROM datasets "
+            "WHERE ns=? AND guid=?", (ns, guid))
+        if row is None:
+            return None
+        out = dict(row)
+        out["columns"] = json.loads(out["columns"])
+        return out
+
+    def dataset_csv(self, ns: str, guid: str) -> tuple[str, list[int]] | None:
+        row = self._one("SELECT csv, indexing FROM datasets WHERE ns=? AND guid=?", (ns, guid))
+        if row is None:
+            return None
+        return bytes(row["csv"]).decode(), json.loads(row["indexing"])
+
+    # ------------------------------------------------------------ training parameters
+
+    def add_training_parameters(
+        self, ns: str, model: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        guid = new_guid()
+        self._run("INSERT INTO training_parameters VALUES (?,?,?,?,?)",
+                  (ns, guid, model, json.dumps(parameters), time.time()))
+        return {"guid": guid, "model": model, "parameters": parameters}
+
+    def training_parameters(self, ns: str, guid: str) -> dict[str, Any] | None:
+        row = self._one("SELECT guid, model, parameters FROM training_parameters "
+                        "WHERE ns=? AND guid=?", (ns, guid))
+        if row is None:
+            return None
+        return {"guid": row["guid"], "model": row["model"],
+                "parameters": json.loads(row["parameters"])}
+
+    # ------------------------------------------------------------ models
+
+    def add_model(
+        self, ns: str, *, dataset_guid: str, training_parameters_guid: str,
+        qcog_version: str, progress: dict[str, int],
+    ) -> dict[str, Any]:
+        guid = new_guid()
+        now = time.time()
+        self._run(
+            "INSERT INTO models (ns, guid, dataset_guid, training_parameters_guid, qcog_version,"
+            " status, progress, created, updated) VALUES (?,?,?,?,?,?,?,?,?)",
+            (ns, guid, dataset_guid, training_parameters_guid, qcog_version, "pending",
+             json.dumps(progress), now, now))
+        found = self.model(ns, guid)
+        assert found is not None
+        return found
+
+    def model(self, ns: str, guid: str) -> dict[str, Any] | None:
+        with self._lock:  # the read and the fill in one hold: no write can land in between
+            cached = self._models.get((ns, guid))
+            if cached is None:
+                row = self._one(f"SELECT {_MODEL_COLUMNS} FROM models WHERE ns=? AND guid=?",
+                                (ns, guid))
+                if row is None:
+                    return None
+                cached = dict(row)
+                cached["loss"] = json.loads(cached["loss"]) if cached["loss"] is not None else None
+                cached["progress"] = json.loads(cached["progress"])
+                self._models[(ns, guid)] = cached
+        # a copy the caller may change: loss is passes x batches floats, progress flat
+        out = dict(cached)
+        out["loss"] = None if cached["loss"] is None else [list(r) for r in cached["loss"]]
+        out["progress"] = dict(cached["progress"])
+        return out
+
+    def _write_model(self, ns: str, guid: str, sql: str, args: tuple[Any, ...]) -> int:
+        with self._lock:
+            self._models.pop((ns, guid), None)
+            return self._run(sql, args)
+
+    def active_models(self) -> list[tuple[str, str, str]]:
+        """``(ns, guid, status)`` of every model a previous server left unfinished."""
+        with self._lock:
+            if self._conn is None:
+                raise RuntimeError("the store is closed")
+            rows = self._conn.execute(
+                "SELECT ns, guid, status FROM models WHERE status IN "
+                "('pending', 'processing', 'cancelled_pending') ORDER BY created").fetchall()
+        return [(r["ns"], r["guid"], r["status"]) for r in rows]
+
+    def set_status(self, ns: str, guid: str, status: str, *, when: tuple[str, ...],
+                   failure_reason: str | None = None) -> bool:
+        """Move to ``status`` only from one of ``when``; True if the row changed.
+
+        The guard makes every transition atomic against a concurrent cancel."""
+        marks = ",".join("?" * len(when))
+        changed = self._write_model(
+            ns, guid,
+            f"UPDATE models SET status=?, failure_reason=?, updated=? "
+            f"WHERE ns=? AND guid=? AND status IN ({marks})",
+            (status, failure_reason, time.time(), ns, guid, *when))
+        return changed > 0
+
+    def start_attempt(self, ns: str, guid: str) -> int | None:
+        """Mark a pending model processing; return its attempt number, None if not pending."""
+        with self._tx() as conn:  # holds the store lock: no read refills the row meanwhile
+            self._models.pop((ns, guid), None)
+            changed = conn.execute(
+                "UPDATE models SET status='processing', attempts=attempts+1, updated=? "
+                "WHERE ns=? AND guid=? AND status='pending'", (time.time(), ns, guid)).rowcount
+            if not changed:
+                return None
+            row = conn.execute("SELECT attempts FROM models WHERE ns=? AND guid=?",
+                               (ns, guid)).fetchone()
+            return int(row["attempts"])
+
+    def release_attempt(self, ns: str, guid: str) -> None:
+        """Undo ``start_attempt`` for a training a clean shutdown interrupted."""
+        self._write_model(ns, guid, "UPDATE models SET attempts=MAX(attempts-1, 0) "
+                          "WHERE ns=? AND guid=?", (ns, guid))
+
+    def update_progress(
+        self, ns: str, guid: str, *, loss: list[list[float]], training_completion: int,
+        current_batch_completion: int, progress: dict[str, int],
+    ) -> None:
+        self._write_model(
+            ns, guid,
+            "UPDATE models SET loss=?, training_completion=?, current_batch_completion=?,"
+            " progress=?, updated=? WHERE ns=? AND guid=?",
+            (json.dumps(loss), training_completion, current_batch_completion,
+             json.dumps(progress), time.time(), ns, guid))
+
+    def save_checkpoint(self, ns: str, guid: str, blob: bytes, loss: list[list[float]]) -> None:
+        self._write_model(ns, guid, "UPDATE models SET checkpoint=?, loss=?, updated=? "
+                          "WHERE ns=? AND guid=?", (blob, json.dumps(loss), time.time(), ns, guid))
+
+    def checkpoint(self, ns: str, guid: str) -> bytes | None:
+        row = self._one("SELECT checkpoint FROM models WHERE ns=? AND guid=?", (ns, guid))
+        return None if row is None or row["checkpoint"] is None else bytes(row["checkpoint"])
+
+    def complete(self, ns: str, guid: str, weights: bytes, loss: list[list[float]]) -> bool:
+        """Store the trained weights; False (nothing written) if it was cancelled meanwhile."""
+        changed = self._write_model(
+            ns, guid,
+            "UPDATE models SET status='completed', weights=?, checkpoint=NULL, loss=?,"
+            " training_completion=100, current_batch_completion=100, failure_reason=NULL,"
+            " updated=? WHERE ns=? AND guid=? AND status='processing'",
+            (weights, json.dumps(loss), time.time(), ns, guid))
+        return changed > 0
+
+    def weights(self, ns: str, guid: str) -> bytes | None:
+        row = self._one("SELECT weights FROM models WHERE ns=? AND guid=?", (ns, guid))
+        return None if row is None or row["weights"] is None else bytes(row["weights"])
+
+    # ------------------------------------------------------------ idempotency
+
+    def stored_response(self, ns: str, key: str) -> StoredResponse | None:
+        row = self._one("SELECT fingerprint, status, content_type, body FROM idempotency "
+                        "WHERE ns=? AND key=? AND created>?",
+                        (ns, key, time.time() - IDEMPOTENCY_TTL_S))
+        if row is None:
+            return None
+        return StoredResponse(row["fingerprint"], int(row["status"]), row["content_type"],
+                              bytes(row["body"]))
+
+    def store_response(self, ns: str, key: str, response: StoredResponse) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute("DELETE FROM idempotency WHERE created<=?", (now - IDEMPOTENCY_TTL_S,))
+            conn.execute("INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?,?,?,?)",
+                         (ns, key, response.fingerprint, response.status,
+                          response.content_type, response.body, now))
