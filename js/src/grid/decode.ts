@@ -4,6 +4,16 @@ import type { Cell, Page, WindowData } from "./types";
 
 type Encoded = { encoding: string; buffer?: number; data?: (string | null)[] };
 
+// The result of a "window" request (qwidgets/widgets/frame_view.py), buffers apart.
+export interface WindowReply {
+  offset?: number;
+  count?: number;
+  total?: number;
+  index?: Encoded;
+  columns?: (Encoded & { name: string })[];
+  scales?: Record<string, number>;
+}
+
 function bytes(view: DataView | ArrayBuffer | ArrayBufferView): ArrayBuffer {
   // A copy, so the typed array below starts on an aligned offset whatever the message framing.
   if (view instanceof ArrayBuffer) return view.slice(0);
@@ -30,7 +40,7 @@ export function decodeColumn(col: Encoded, buffers: (DataView | ArrayBuffer | Ar
   }
 }
 
-export function decodeWindow(result: any, buffers: (DataView | ArrayBuffer | ArrayBufferView)[]): WindowData {
+export function decodeWindow(result: WindowReply, buffers: (DataView | ArrayBuffer | ArrayBufferView)[]): WindowData {
   const columns: Record<string, Cell[]> = {};
   for (const col of result.columns ?? []) columns[col.name] = decodeColumn(col, buffers);
   return {

@@ -7,8 +7,8 @@ import type { Cell, ColumnMeta, Summary, ViewState, WindowData } from "./types";
 
 export interface OfflineRows {
   columns: string[];
-  data: Record<string, any[]>;
-  index: any[];
+  data: Record<string, unknown[]>;
+  index: unknown[];
   rows: number;
   total: number;
   frame_rows?: number;
@@ -26,11 +26,13 @@ export interface LocalTable {
   scales: Record<string, number>;
 }
 
-export function isOfflinePayload(v: any): v is OfflineRows {
-  return !!v && Array.isArray(v.columns) && !!v.data && typeof v.data === "object";
+export function isOfflinePayload(v: unknown): v is OfflineRows {
+  if (!v || typeof v !== "object") return false;
+  const p = v as { columns?: unknown; data?: unknown };
+  return Array.isArray(p.columns) && !!p.data && typeof p.data === "object";
 }
 
-function numberCell(v: any): Cell {
+function numberCell(v: unknown): Cell {
   if (v === null || v === undefined) return Number.NaN;
   if (typeof v === "number") return v;
   if (v === "Infinity") return Number.POSITIVE_INFINITY;

@@ -1,4 +1,6 @@
 // Shapes shared by the grid's pieces; they mirror what qwidgets/widgets/frame_view.py sends.
+import type { BaseTraits } from "../shared/request";
+import type { OfflineRows } from "./local";
 
 export type Kind = "float" | "int" | "uint" | "bool" | "text" | "datetime";
 export type Role = "" | "pred" | "actual" | "error";
@@ -45,3 +47,18 @@ export interface Page {
 }
 
 export type Summary = Record<string, number | string | null>;
+
+// The traits of qwidgets/widgets/grid.py the view reads and writes.
+export type GridTraits = BaseTraits & {
+  sort_by: string | null;
+  descending: boolean;
+  filters: Filters;
+  height: number;
+  _columns: ColumnMeta[];
+  _index: { name?: string | null; kind?: string };
+  _rows: number;
+  _page_rows: number;
+  _version: number;
+  // _offline_payload(): the first rows of the view, or {} when there is a kernel
+  _offline_rows: OfflineRows | Record<string, never>;
+};

@@ -49,11 +49,12 @@ export function buildFilters(entries: { name: string; min?: number | null; max?:
   return out;
 }
 
-export function filtersFromTrait(value: any): Filters {
+export function filtersFromTrait(value: unknown): Filters {
   const out: Filters = {};
   if (!value || typeof value !== "object") return out;
-  for (const [name, spec] of Object.entries(value as Record<string, any>)) {
-    if (!spec || typeof spec !== "object") continue;
+  for (const [name, raw] of Object.entries(value)) {
+    if (!raw || typeof raw !== "object") continue;
+    const spec = raw as Record<string, unknown>;
     const f: FilterSpec = {};
     if (typeof spec.min === "number") f.min = spec.min;
     if (typeof spec.max === "number") f.max = spec.max;

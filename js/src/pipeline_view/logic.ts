@@ -1,4 +1,5 @@
 // Pure pieces of the PipelineView: labels, buttons, progress and timeline lines.
+import { REQUEST, type RequestKind } from "../shared/kinds";
 
 export interface ActionRow {
   name: string;
@@ -29,18 +30,18 @@ export interface Buttons {
   hidden: boolean;
 }
 
-// `pending` is the request in flight ("stop" | "resume" | null).
-export function buttons(state: string, running: boolean, offline: boolean, pending: string | null): Buttons {
+// `pending` is the request in flight (stop or resume), null when none is.
+export function buttons(state: string, running: boolean, offline: boolean, pending: RequestKind | null): Buttons {
   const started = state !== "";
   return {
     hidden: offline,
     stop: {
       disabled: offline || !running || pending !== null,
-      label: pending === "stop" ? "Stopping…" : "Stop",
+      label: pending === REQUEST.stop ? "Stopping…" : "Stop",
     },
     resume: {
       disabled: offline || running || pending !== null || state === "Done",
-      label: pending === "resume" ? "Starting…" : started ? "Resume" : "Start",
+      label: pending === REQUEST.resume ? "Starting…" : started ? "Resume" : "Start",
     },
   };
 }

@@ -31,9 +31,9 @@ const injected = new WeakSet<Node>();
 // collide with JupyterLab's or another extension's.
 export function injectStyle(el: HTMLElement, id: string, css: string): void {
   const root = el.getRootNode() as Document | ShadowRoot;
-  const host: any = root instanceof ShadowRoot ? root : document.head;
+  const host: ShadowRoot | HTMLHeadElement = root instanceof ShadowRoot ? root : document.head;
   const key = `qw-style-${id}`;
-  if ((host as ParentNode).querySelector?.(`style[data-qw="${key}"]`)) return;
+  if (host.querySelector(`style[data-qw="${key}"]`)) return;
   if (injected.has(host) && id === "") return;
   const style = document.createElement("style");
   style.dataset.qw = key;

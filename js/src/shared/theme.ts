@@ -11,6 +11,8 @@ export const BASE_CSS = `
 .qw-root button:focus-visible, .qw-root input:focus-visible, .qw-root select:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
 .qw-root input, .qw-root select, .qw-root textarea { font: inherit; color: var(--jp-ui-font-color1, #212121);
   background: var(--jp-layout-color1, #fff); border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 2px; padding: 1px 4px; }
+.qw-root .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
+.qw-root .qw-grow { flex: 1; }
 .qw-muted { color: var(--jp-ui-font-color2, #616161); }
 .qw-error { color: var(--jp-error-color1, #d32f2f); }
 .qw-badge { display: inline-block; padding: 0 8px; border-radius: 9px; font-size: var(--jp-ui-font-size0, 11px);

@@ -4,8 +4,12 @@
 // the synced state alone, so a saved notebook (no kernel, `_offline`) shows the parameters.
 
 import { h, injectStyle, setText } from "../shared/dom";
-import { type Model, Requester } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import {
   type Control, type Picker, type Schema, type Section, buildSections, controlKeys, isChoice, shapeOf,
 } from "../config_form/schema";
@@ -36,6 +40,19 @@ const CSS = `
   font-size: var(--jp-code-font-size, 12px); user-select: text; }
 `;
 
+// The traits of qwidgets/widgets/config_form.py this view reads and writes.
+type Traits = BaseTraits & {
+  schema: Schema;
+  columns: string[];
+  value: Record<string, unknown>;
+  errors: Record<string, string>;
+  status: string;
+  error: string;
+  busy: boolean;
+  model_guid: string | null;
+  _code: string;
+};
+
 interface Bound {
   control: Control;
   input: HTMLInputElement | null; // text box or checkbox; null for a column group
@@ -46,13 +63,13 @@ interface Bound {
 
 let instances = 0;
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "base", BASE_CSS);
   injectStyle(el, "config-form", CSS);
   const uid = `qw-cf-${instances++}`;
   let serial = 0;
   const nextId = (what: string) => `${uid}-${what}-${serial++}`;
-  const requester = new Requester(model, 15_000);
+  const requests = new RequestButtons(model, 15_000, () => showStatus());
 
   const sectionsBox = h("div", { class: "qw-cf-sections" });
   const formErrors = h("div", { class: "qw-error qw-cf-form-errors", role: "alert" });
@@ -74,8 +91,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   let bound = new Map<string, Bound>();
   let pickers = new Map<string, { picker: Picker; select: HTMLSelectElement; message: HTMLElement }>();
   let shape = "";
-  let requestError = "";
-  let requesting = false;
+  let notice = ""; // why Train did not even ask the kernel
   let stepTimer: ReturnType<typeof setTimeout> | undefined;
 
   const offline = () => !!model.get("_offline");
@@ -85,7 +101,8 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   const errors = (): Record<string, string> => model.get("errors") ?? {};
 
   function commit(next: Record<string, unknown>): void {
-    requestError = "";
+    notice = "";
+    requests.error = "";
     model.set("value", next);
     model.save_changes();
   }
@@ -264,7 +281,8 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   }
 
   function showStatus(): void {
-    const busy = !!model.get("busy") || requesting;
+    const busy = !!model.get("busy") || requests.busy;
+    const requestError = notice || requests.error;
     train.disabled = busy || offline();
     train.setAttribute("aria-busy", busy ? "true" : "false");
     const guid: string | null = model.get("model_guid") ?? null;
@@ -315,17 +333,13 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   train.addEventListener("click", () => {
     if (offline() || train.disabled) return;
     if (local.size) {
-      requestError = "Fix the fields marked in red first.";
+      notice = "Fix the fields marked in red first.";
       showStatus();
       firstInvalid()?.focus();
       return;
     }
-    requestError = "";
-    requesting = true;
-    showStatus();
-    requester.request("train", {})
-      .catch((e: Error) => { requestError = e.message; })
-      .finally(() => { requesting = false; showStatus(); });
+    notice = "";
+    void requests.run(REQUEST.train, { label: "Train" });
   });
 
   function firstInvalid(): HTMLElement | null {
@@ -358,21 +372,18 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     setText(copyNote, "Selected: press Ctrl+C (⌘C on a Mac) to copy.");
   });
 
-  const events = ["change:value", "change:errors", "change:schema", "change:columns", "change:_offline"];
-  const onStatus = () => showStatus();
-  const statusEvents = ["change:status", "change:error", "change:busy", "change:model_guid"];
-  for (const e of events) model.on(e, update);
-  for (const e of statusEvents) model.on(e, onStatus);
-  model.on("change:_code", showCode);
+  const unwatch = [
+    watch(model, ["value", "errors", "schema", "columns", "_offline"], update),
+    watch(model, ["status", "error", "busy", "model_guid"], showStatus),
+    watch(model, ["_code"], showCode),
+  ];
   update();
   showCode();
 
   return () => {
     clearTimeout(stepTimer);
-    for (const e of events) model.off(e, update);
-    for (const e of statusEvents) model.off(e, onStatus);
-    model.off("change:_code", showCode);
-    requester.dispose();
+    for (const off of unwatch) off();
+    requests.dispose();
   };
 }
 
@@ -380,4 +391,4 @@ function CSS_escape(s: string): string {
   return s.replace(/["\\]/g, "\\$&");
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;

@@ -5,18 +5,58 @@
 
 import { h, injectStyle, setText } from "../shared/dom";
 import { formatNumber } from "../shared/format";
-import { Requester, type Model } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import { geometry, type Point } from "../federated/chart";
-import { ago, clockTime, roundText, ruleText } from "../federated/view";
+import { ago, clockTime, type Info, type Round, roundText, ruleText } from "../federated/view";
+
+// Rows as qwidgets/widgets/federated_panel.py sends them (client ids shortened).
+interface ClientRow {
+  id: string;
+  registered_on: string;
+  last_seen: string;
+  updates: number;
+  scores: number;
+  pending: number;
+}
+
+interface AggregateRow {
+  id: number | null;
+  version: number | null;
+  parent: number | null;
+  n_clients: number | null;
+  n_updates: number | null;
+  num_samples: number | null;
+  validation_score: number | null;
+  n_scores: number | null;
+  trigger: string | null;
+  created_on: string | null;
+}
+
+// The traits of qwidgets/widgets/federated_panel.py this view reads.
+type Traits = BaseTraits & {
+  federated_model_id: number;
+  info: Info;
+  clients: ClientRow[];
+  current_round: Round;
+  aggregates: AggregateRow[];
+  scores: [number, number | null][];
+  live: boolean;
+  status: string;
+  error: string;
+  updated_on: string;
+};
 
 const SVG = "http://www.w3.org/2000/svg";
 const W = 420, H = 170;
 
 const CSS = `${BASE_CSS}
 .qw-fed { display: flex; flex-direction: column; gap: 6px; max-width: 980px; }
-.qw-fed .qw-head, .qw-fed .qw-tools { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
-.qw-fed .qw-grow { flex: 1; }
+.qw-fed .qw-tools { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
 .qw-fed .qw-cols { display: flex; gap: 16px; flex-wrap: wrap; align-items: flex-start; }
 .qw-fed table { border-collapse: collapse; font-size: var(--jp-ui-font-size1, 13px); }
 .qw-fed th, .qw-fed td { padding: 2px 8px; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); text-align: right; white-space: nowrap; }
@@ -39,15 +79,6 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   return el;
 }
 
-function coalesce(fn: () => void): () => void {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => { queued = false; fn(); });
-  };
-}
-
 function cell(value: unknown, left = false): HTMLTableCellElement {
   return h("td", { class: left ? "qw-left" : undefined }, value === null || value === undefined ? "–" : typeof value === "number" ? formatNumber(value) : String(value));
 }
@@ -56,9 +87,8 @@ function header(...names: string[]): HTMLTableRowElement {
   return h("tr", {}, ...names.map((n, i) => h("th", { scope: "col", class: i === 0 ? "qw-left" : undefined }, n)));
 }
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "federated_panel", CSS);
-  const requester = new Requester(model, 30_000);
   const title = h("strong", { class: "qw-title" });
   const badge = h("span", { class: "qw-badge", role: "status", "aria-label": "panel status" });
   const rule = h("span", { class: "qw-muted qw-rule" });
@@ -84,8 +114,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     h("div", { class: "qw-scroll" }, aggTable));
   el.replaceChildren(root);
 
-  let busy = "";
-  let requestError = "";
+  const requests = new RequestButtons(model, 30_000, () => showHead());
   const offline = () => !!model.get("_offline");
 
   const showHead = () => {
@@ -101,19 +130,19 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     live.setAttribute("aria-pressed", String(isLive));
     setText(live, isLive ? "Live ●" : "Live");
     for (const b of [live, refresh, aggregateNow]) {
-      b.disabled = offline() || busy !== "";
+      b.disabled = offline() || requests.busy;
       b.title = offline() ? "no kernel: this is a saved copy of the last state" : "";
     }
     const clients = (model.get("clients") ?? []).length;
     setText(roundLine, roundText(model.get("current_round") ?? {}, clients));
-    const messages = [model.get("error"), requestError].filter(Boolean);
+    const messages = [model.get("error"), requests.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
   };
 
   const showClients = () => {
     const now = String(model.get("updated_on") || "");
-    const rows: any[] = model.get("clients") ?? [];
+    const rows = model.get("clients") ?? [];
     clientsBody.replaceChildren(...rows.map((c) => {
       const tr = h("tr", {}, cell(c.id, true), cell(ago(c.last_seen, now) || c.last_seen), cell(c.updates), cell(c.scores));
       tr.dataset.pending = String((c.pending ?? 0) > 0);
@@ -124,15 +153,15 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   };
 
   const showAggregates = () => {
-    const rows: any[] = [...(model.get("aggregates") ?? [])].reverse();
+    const rows = [...(model.get("aggregates") ?? [])].reverse();
     aggBody.replaceChildren(...rows.map((a) => h("tr", {},
       cell(a.version, true), cell(a.id), cell(a.parent), cell(a.n_clients), cell(a.n_updates), cell(a.num_samples),
-      cell(a.validation_score), cell(a.n_scores), cell(a.trigger), cell(clockTime(a.created_on)))));
+      cell(a.validation_score), cell(a.n_scores), cell(a.trigger), cell(clockTime(a.created_on ?? "")))));
     if (!rows.length) aggBody.replaceChildren(h("tr", {}, h("td", { class: "qw-left qw-muted", colspan: 10 }, "no aggregate yet")));
   };
 
   const showChart = () => {
-    const points: Point[] = (model.get("scores") ?? []).map((p: any) => [Number(p[0]), p[1] === null || p[1] === undefined ? null : Number(p[1])]);
+    const points = (model.get("scores") ?? []).map(([v, s]): Point => [Number(v), s === null || s === undefined ? null : Number(s)]);
     const key = (model.get("info") ?? {}).score_key ?? "score";
     const g = geometry(points, W, H);
     const parts: SVGElement[] = [];
@@ -168,51 +197,25 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     setText(chartTitle, g.last ? `Validation ${key} (mean over clients): ${formatNumber(g.last.score)}` : `Validation ${key}`);
   };
 
-  const ask = async (kind: string, fields: Record<string, unknown>) => {
-    if (offline() || busy) return;
-    busy = kind;
-    requestError = "";
-    showHead();
-    try {
-      await requester.request(kind, fields, { supersede: true });
-    } catch (err) {
-      requestError = `${kind} failed: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      busy = "";
-      showHead();
-    }
-  };
-  const onLive = () => ask("live", { on: !model.get("live") });
-  const onRefresh = () => ask("refresh", {});
-  const onAggregate = () => ask("aggregate_now", {});
-  live.addEventListener("click", onLive);
-  refresh.addEventListener("click", onRefresh);
-  aggregateNow.addEventListener("click", onAggregate);
+  requests.bind(live, REQUEST.live, { supersede: true, fields: () => ({ on: !model.get("live") }) });
+  requests.bind(refresh, REQUEST.refresh, { supersede: true });
+  requests.bind(aggregateNow, REQUEST.aggregate_now, { supersede: true });
 
-  const onHead = coalesce(showHead);
-  const onClients = coalesce(showClients);
-  const onAggs = coalesce(showAggregates);
-  const onChart = coalesce(showChart);
-  const listeners: [string, () => void][] = [
-    ...["info", "status", "live", "error", "updated_on", "current_round", "clients", "_offline", "federated_model_id"]
-      .map((k): [string, () => void] => [`change:${k}`, onHead]),
-    ["change:clients", onClients], ["change:updated_on", onClients],
-    ["change:aggregates", onAggs],
-    ["change:scores", onChart], ["change:info", onChart],
+  const unwatch = [
+    watch(model, ["info", "status", "live", "error", "updated_on", "current_round", "clients", "_offline", "federated_model_id"], showHead),
+    watch(model, ["clients", "updated_on"], showClients),
+    watch(model, ["aggregates"], showAggregates),
+    watch(model, ["scores", "info"], showChart),
   ];
-  for (const [name, cb] of listeners) model.on(name, cb);
   showHead();
   showClients();
   showAggregates();
   showChart();
 
   return () => {
-    for (const [name, cb] of listeners) model.off(name, cb);
-    live.removeEventListener("click", onLive);
-    refresh.removeEventListener("click", onRefresh);
-    aggregateNow.removeEventListener("click", onAggregate);
-    requester.dispose();
+    for (const off of unwatch) off();
+    requests.dispose();
   };
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;

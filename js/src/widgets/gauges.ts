@@ -3,17 +3,19 @@
 // from synced traits, so the last state renders with no kernel; Pause and Refresh talk to it.
 
 import { h, injectStyle, setText } from "../shared/dom";
-import { Requester, type Model } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import {
-  agoText, countDescription, countText, fillFraction, markerFraction, moreText, sortMine, statusTone, whereText,
+  agoText, countDescription, fillFraction, markerFraction, moreText, sortMine, statusTone, whereText,
   type DeviceState, type Queue,
 } from "../gauges/model";
 
 const CSS = `${BASE_CSS}
 .qw-gauges { display: flex; flex-direction: column; gap: 8px; max-width: 1100px; }
-.qw-gauges .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
-.qw-gauges .qw-grow { flex: 1; }
 .qw-gauges .qw-cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 8px; }
 .qw-gauges .qw-card { border: 1px solid var(--jp-border-color2, #e0e0e0); border-radius: 6px; padding: 8px; display: flex; flex-direction: column; gap: 6px; background: var(--jp-layout-color1, #fff); }
 .qw-gauges .qw-card:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
@@ -40,6 +42,17 @@ const CSS = `${BASE_CSS}
 .qw-gauges .qw-mine li { background: color-mix(in srgb, var(--jp-warn-color1, #f57c00) 14%, transparent); border-left: 3px solid var(--jp-warn-color1, #f57c00); padding: 1px 6px; border-radius: 2px; }
 .qw-gauges .qw-foot { display: flex; gap: 12px; flex-wrap: wrap; }
 `;
+
+// The traits of qwidgets/widgets/gauges.py this view reads.
+type Traits = BaseTraits & {
+  devices: DeviceState[];
+  more: number;
+  poll_interval: number;
+  paused: boolean;
+  polling: boolean;
+  updated_at: number | null;
+  error: string;
+};
 
 interface Card {
   root: HTMLElement;
@@ -104,9 +117,8 @@ function fillCard(card: Card, d: DeviceState): void {
   card.mine.hidden = !d.mine.length;
 }
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "gauges", CSS);
-  const requester = new Requester(model, 30_000);
   const pause = h("button", { type: "button", class: "qw-pause", "aria-label": "Pause or resume live polling" }, "Pause");
   const refresh = h("button", { type: "button", class: "qw-refresh", "aria-label": "Read the queues now" }, "Refresh");
   const when = h("span", { class: "qw-muted qw-updated", "aria-live": "off" });
@@ -122,8 +134,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   el.replaceChildren(root);
 
   const byArn = new Map<string, Card>();
-  let refreshError = "";
-  let busy = false;
+  const buttons = new RequestButtons(model, 30_000, () => showHead());
   const offline = () => !!model.get("_offline");
 
   const showHead = () => {
@@ -132,11 +143,11 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     pause.setAttribute("aria-pressed", String(paused));
     pause.hidden = offline();
     refresh.hidden = offline();
-    refresh.disabled = busy;
+    refresh.disabled = buttons.busy;
     const ago = agoText(model.get("updated_at"), Date.now() / 1000);
     setText(when, offline() ? `saved state (no kernel) · ${ago}`
       : paused ? `paused · ${ago}` : `${ago} · every ${model.get("poll_interval")} s`);
-    const messages = [model.get("error"), refreshError].filter(Boolean);
+    const messages = [model.get("error"), buttons.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
   };
@@ -169,44 +180,21 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     model.save_changes();
     showHead();
   });
-  const onRefresh = async () => {
-    if (busy) return;
-    busy = true;
-    refreshError = "";
-    showHead();
-    try {
-      await requester.request("refresh", {}, { supersede: true });
-    } catch (err) {
-      refreshError = `refresh failed: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      busy = false;
-      showHead();
-    }
-  };
-  refresh.addEventListener("click", onRefresh);
+  buttons.bind(refresh, REQUEST.refresh, { supersede: true });
 
-  let queued = false;
-  const onChange = () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      showHead();
-      showCards();
-    });
-  };
-  const keys = ["devices", "more", "paused", "polling", "updated_at", "error", "poll_interval", "_offline"];
-  for (const k of keys) model.on(`change:${k}`, onChange);
+  const unwatch = watch(model, ["devices", "more", "paused", "polling", "updated_at", "error", "poll_interval", "_offline"], () => {
+    showHead();
+    showCards();
+  });
   const ticker = setInterval(showHead, 1000);
   showHead();
   showCards();
 
   return () => {
-    for (const k of keys) model.off(`change:${k}`, onChange);
-    refresh.removeEventListener("click", onRefresh);
+    unwatch();
     clearInterval(ticker);
-    requester.dispose();
+    buttons.dispose();
   };
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;

@@ -4,16 +4,18 @@
 
 import { h, injectStyle, setText } from "../shared/dom";
 import { formatNumber } from "../shared/format";
-import { Requester, type Model } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import { LossChart } from "../monitor/chart";
 import { float32s } from "../monitor/series";
 import { etaText, FINAL, percent, pointsText, positionText } from "../monitor/view";
 
 const CSS = `${BASE_CSS}
 .qw-monitor { display: flex; flex-direction: column; gap: 6px; max-width: 960px; }
-.qw-monitor .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
-.qw-monitor .qw-head .qw-grow { flex: 1; }
 .qw-monitor .qw-bars { display: grid; grid-template-columns: max-content 1fr max-content; gap: 4px 8px; align-items: center; }
 .qw-monitor .qw-bar { height: 10px; border-radius: 5px; background: var(--jp-layout-color3, #e0e0e0); overflow: hidden; }
 .qw-monitor .qw-bar > div { height: 100%; width: 0; background: var(--jp-brand-color1, #1976d2); transition: width .2s; }
@@ -34,21 +36,38 @@ const CSS = `${BASE_CSS}
 .qw-monitor details summary { cursor: pointer; }
 `;
 
-function coalesce(fn: () => void): () => void {
-  let queued = false;
-  return () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      fn();
-    });
-  };
+interface LogEvent {
+  time?: string;
+  level?: string;
+  text?: string;
 }
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+// The traits of qwidgets/widgets/monitor.py this view reads; the series are float32 bytes.
+type Traits = BaseTraits & {
+  title: string;
+  model_guid: string;
+  status: string;
+  training_completion: number;
+  current_batch_completion: number;
+  pass_index: number;
+  batch_index: number;
+  num_passes: number;
+  num_batches: number;
+  loss: number | null;
+  eta_seconds: number | null;
+  failure_reason: string;
+  error: string;
+  events: LogEvent[];
+  _batch_x: DataView;
+  _batch_y: DataView;
+  _pass_x: DataView;
+  _pass_y: DataView;
+  _points: number;
+  _can_cancel: boolean;
+};
+
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "monitor", CSS);
-  const requester = new Requester(model, 30_000);
   const title = h("strong", { class: "qw-title" });
   const badge = h("span", { class: "qw-badge", role: "status", "aria-label": "training status" });
   const guid = h("span", { class: "qw-muted qw-guid" });
@@ -78,8 +97,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     h("details", { open: true }, h("summary", {}, "Events ", logCount), log));
   el.replaceChildren(root);
 
-  let cancelling = false;
-  let cancelError = "";
+  const requests = new RequestButtons(model, 30_000, () => showStatus());
 
   const setBar = (b: ReturnType<typeof bar>, v: number, text: string) => {
     b.fill.style.width = `${v}%`;
@@ -108,9 +126,9 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     setText(eta, [typeof loss === "number" ? `loss ${formatNumber(loss)}` : "", etaLine].filter(Boolean).join(" · "));
     const offline = !!model.get("_offline");
     cancel.hidden = offline;
-    cancel.disabled = offline || cancelling || !model.get("_can_cancel") || FINAL.has(s);
-    setText(cancel, cancelling ? "Cancelling…" : "Cancel");
-    const messages = [model.get("failure_reason") ? `failed: ${model.get("failure_reason")}` : "", model.get("error"), cancelError].filter(Boolean);
+    cancel.disabled = offline || requests.busy || !model.get("_can_cancel") || FINAL.has(s);
+    setText(cancel, requests.busy ? "Cancelling…" : "Cancel");
+    const messages = [model.get("failure_reason") ? `failed: ${model.get("failure_reason")}` : "", model.get("error"), requests.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
   };
@@ -127,7 +145,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   };
 
   const showEvents = () => {
-    const events: { time?: string; level?: string; text?: string }[] = model.get("events") ?? [];
+    const events = model.get("events") ?? [];
     setText(logCount, `(${events.length})`);
     const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     log.replaceChildren(...events.map((e) =>
@@ -135,46 +153,25 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     if (atBottom) log.scrollTop = log.scrollHeight;
   };
 
-  const onCancel = async () => {
-    if (cancel.disabled) return;
-    cancelling = true;
-    cancelError = "";
-    showStatus();
-    try {
-      await requester.request("stop_training", {});
-    } catch (err) {
-      cancelError = `cancel failed: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      cancelling = false;
-      showStatus();
-    }
-  };
-  cancel.addEventListener("click", onCancel);
+  requests.bind(cancel, REQUEST.stop_training, { label: "cancel" });
   logToggle.addEventListener("change", () => chart.setLog(logToggle.checked));
 
-  const statusKeys = ["status", "title", "model_guid", "training_completion", "current_batch_completion", "pass_index",
-    "batch_index", "num_passes", "num_batches", "loss", "eta_seconds", "failure_reason", "error", "_can_cancel", "_offline"];
-  const chartKeys = ["_batch_x", "_batch_y", "_pass_x", "_pass_y", "_points"];
-  // One listener per trait (not every model implementation splits space-separated names),
-  // coalesced so an update of ten traits redraws once.
-  const onStatus = coalesce(showStatus);
-  const onChart = coalesce(showChart);
-  const listeners: [string, () => void][] = [
-    ...statusKeys.map((k): [string, () => void] => [`change:${k}`, onStatus]),
-    ...chartKeys.map((k): [string, () => void] => [`change:${k}`, onChart]),
-    ["change:events", coalesce(showEvents)],
+  const unwatch = [
+    watch(model, ["status", "title", "model_guid", "training_completion", "current_batch_completion", "pass_index",
+      "batch_index", "num_passes", "num_batches", "loss", "eta_seconds", "failure_reason", "error", "_can_cancel", "_offline"],
+    showStatus),
+    watch(model, ["_batch_x", "_batch_y", "_pass_x", "_pass_y", "_points"], showChart),
+    watch(model, ["events"], showEvents),
   ];
-  for (const [name, cb] of listeners) model.on(name, cb);
   showStatus();
   showChart();
   showEvents();
 
   return () => {
-    for (const [name, cb] of listeners) model.off(name, cb);
-    cancel.removeEventListener("click", onCancel);
+    for (const off of unwatch) off();
     chart.dispose();
-    requester.dispose();
+    requests.dispose();
   };
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;

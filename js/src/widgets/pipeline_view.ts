@@ -3,14 +3,29 @@
 // state with no kernel (saved notebook, exported page); only the two buttons talk to it.
 
 import { h, injectStyle, setText } from "../shared/dom";
-import { Requester, type Model } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import { buttons, clockTime, eventText, progressOf, relative, stateLabel, summary, type ActionRow, type EventRow } from "../pipeline_view/logic";
+
+// The traits of qwidgets/widgets/pipeline_view.py this view reads.
+type Traits = BaseTraits & {
+  title: string;
+  state: string;
+  status: string;
+  actions: ActionRow[];
+  events: EventRow[];
+  event_count: number;
+  error: string;
+  _t0: number;
+  _running: boolean;
+};
 
 const CSS = `${BASE_CSS}
 .qw-pipeline { display: flex; flex-direction: column; gap: 6px; max-width: 960px; }
-.qw-pipeline .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
-.qw-pipeline .qw-grow { flex: 1; }
 .qw-pipeline .qw-steps { list-style: none; margin: 0; padding: 0; display: grid;
   grid-template-columns: max-content max-content max-content minmax(80px, 160px) 1fr; gap: 4px 10px; align-items: center; }
 .qw-pipeline .qw-step { display: contents; }
@@ -30,9 +45,8 @@ const CSS = `${BASE_CSS}
 .qw-badge[data-state="Preceding"] { background: var(--jp-brand-color2, #64b5f6); color: #fff; }
 `;
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "pipeline_view", CSS);
-  const requester = new Requester(model, 60_000);
   const title = h("strong", { class: "qw-title" });
   const badge = h("span", { class: "qw-badge qw-pipeline-state", role: "status", "aria-label": "pipeline state" });
   const status = h("span", { class: "qw-muted qw-pipeline-status" });
@@ -50,8 +64,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     h("details", { open: true }, h("summary", {}, "Timeline ", timelineCount), timeline));
   el.replaceChildren(root);
 
-  let pending: string | null = null;
-  let requestError = "";
+  const requests = new RequestButtons(model, 60_000, () => showHead());
   const rows = new Map<string, { li: HTMLElement; badge: HTMLElement; status: HTMLElement; fill: HTMLElement; bar: HTMLElement; detail: HTMLElement }>();
 
   const row = (name: string) => {
@@ -79,13 +92,13 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     badge.dataset.state = state || "Waiting";
     setText(badge, stateLabel(state));
     setText(status, model.get("status") || "");
-    const b = buttons(state, !!model.get("_running"), !!model.get("_offline"), pending);
+    const b = buttons(state, !!model.get("_running"), !!model.get("_offline"), requests.pending);
     stop.hidden = resume.hidden = b.hidden;
     stop.disabled = b.stop.disabled;
     setText(stop, b.stop.label);
     resume.disabled = b.resume.disabled;
     setText(resume, b.resume.label);
-    const messages = [model.get("error"), requestError].filter(Boolean);
+    const messages = [model.get("error"), requests.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
   };
@@ -132,22 +145,14 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     toBottom();
   };
 
-  const ask = (kind: string) => {
-    pending = kind;
-    requestError = "";
-    showHead();
-    requester.request(kind, {}).catch((e: Error) => { requestError = `${kind} failed: ${e.message}`; })
-      .finally(() => { pending = null; showHead(); });
-  };
-  stop.addEventListener("click", () => ask("stop"));
-  resume.addEventListener("click", () => ask("resume"));
+  requests.bind(stop, REQUEST.stop);
+  requests.bind(resume, REQUEST.resume);
 
-  const onHead = () => showHead();
-  const onActions = () => showActions();
-  const onEvents = () => showEvents();
-  for (const name of ["change:state", "change:status", "change:title", "change:error", "change:_running", "change:_offline"]) model.on(name, onHead);
-  model.on("change:actions", onActions);
-  for (const name of ["change:events", "change:event_count", "change:_t0"]) model.on(name, onEvents);
+  const unwatch = [
+    watch(model, ["state", "status", "title", "error", "_running", "_offline"], showHead),
+    watch(model, ["actions"], showActions),
+    watch(model, ["events", "event_count", "_t0"], showEvents),
+  ];
   showHead();
   showActions();
   showEvents();
@@ -156,11 +161,9 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
 
   return () => {
     cancelAnimationFrame(frame);
-    for (const name of ["change:state", "change:status", "change:title", "change:error", "change:_running", "change:_offline"]) model.off(name, onHead);
-    model.off("change:actions", onActions);
-    for (const name of ["change:events", "change:event_count", "change:_t0"]) model.off(name, onEvents);
-    requester.dispose();
+    for (const off of unwatch) off();
+    requests.dispose();
   };
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;

@@ -3,8 +3,12 @@
 // traits, so it renders its last state with no kernel; only Cancel talks to the kernel.
 
 import { h, injectStyle, setText } from "../shared/dom";
-import { Requester, type Model } from "../shared/request";
+import type { AnyWidget, RenderProps } from "@anywidget/types";
+import { REQUEST } from "../shared/kinds";
+import type { BaseTraits } from "../shared/request";
+import { RequestButtons } from "../shared/request_buttons";
 import { BASE_CSS } from "../shared/theme";
+import { watch } from "../shared/watch";
 import {
   canCancel, clockTime, durationText, elapsed, isTerminal, phases, queueText, shares, summary,
   type JobEvent, type Phase,
@@ -12,8 +16,6 @@ import {
 
 const CSS = `${BASE_CSS}
 .qw-timeline { display: flex; flex-direction: column; gap: 6px; max-width: 960px; }
-.qw-timeline .qw-head { display: flex; align-items: center; gap: 8px; flex-wrap: wrap; }
-.qw-timeline .qw-grow { flex: 1; }
 .qw-timeline .qw-tl-bar { display: flex; height: 18px; border-radius: 4px; overflow: hidden; background: var(--jp-layout-color3, #e0e0e0); }
 .qw-timeline .qw-tl-seg { height: 100%; min-width: 3px; border-right: 1px solid var(--jp-layout-color1, #fff); }
 .qw-timeline .qw-tl-seg:last-child { border-right: none; }
@@ -34,6 +36,24 @@ const CSS = `${BASE_CSS}
 .qw-badge[data-state="running"] { background: var(--jp-brand-color1, #1976d2); color: #fff; }
 `;
 
+// The traits of qwidgets/widgets/timeline.py this view reads.
+type Traits = BaseTraits & {
+  job_arn: string;
+  job_name: string;
+  status: string;
+  device: string;
+  events: JobEvent[];
+  queue_position: string;
+  queue_message: string;
+  failure_reason: string;
+  created_at: number | null;
+  started_at: number | null;
+  ended_at: number | null;
+  updated_at: number | null;
+  polling: boolean;
+  error: string;
+};
+
 const EVENT_NAMES: Record<string, string> = {
   WAITING_FOR_PRIORITY: "Waiting for priority", QUEUED_FOR_EXECUTION: "Queued", STARTING_INSTANCE: "Starting instance",
   DOWNLOADING_DATA: "Downloading data", RUNNING: "Running", DEPRIORITIZED_DUE_TO_INACTIVITY: "Deprioritized (inactive)",
@@ -43,9 +63,8 @@ const EVENT_NAMES: Record<string, string> = {
 
 const eventName = (type: string) => EVENT_NAMES[type] ?? type;
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
+function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "timeline", CSS);
-  const requester = new Requester(model, 30_000);
   const title = h("strong", { class: "qw-title" });
   const badge = h("span", { class: "qw-badge qw-tl-state", role: "status", "aria-label": "job state" });
   const device = h("span", { class: "qw-muted qw-tl-device" });
@@ -66,8 +85,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     queue, bar, failure, error, table, foot);
   el.replaceChildren(root);
 
-  let cancelling = false;
-  let cancelError = "";
+  const buttons = new RequestButtons(model, 30_000, () => showHead());
   let ticker: ReturnType<typeof setInterval> | null = null;
 
   const status = () => String(model.get("status") || "");
@@ -95,12 +113,12 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     const reason = model.get("failure_reason");
     setText(failure, reason ? `Failure reason: ${reason}` : "");
     failure.hidden = !reason;
-    const messages = [model.get("error"), cancelError].filter(Boolean);
+    const messages = [model.get("error"), buttons.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
     cancel.hidden = offline();
-    cancel.disabled = !canCancel(s, offline(), cancelling);
-    setText(cancel, cancelling || s === "CANCELLING" ? "Cancelling…" : "Cancel");
+    cancel.disabled = !canCancel(s, offline(), buttons.busy);
+    setText(cancel, buttons.busy || s === "CANCELLING" ? "Cancelling…" : "Cancel");
     const updated = model.get("updated_at");
     setText(foot, offline() ? "Last saved state (no kernel is running)."
       : model.get("polling") ? "Updating live." : typeof updated === "number" ? `Last update ${clockTime(updated)}.` : "");
@@ -152,44 +170,16 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     tick();
   };
 
-  const onCancel = async () => {
-    if (cancel.disabled) return;
-    cancelling = true;
-    cancelError = "";
-    showHead();
-    try {
-      await requester.request("cancel_job", {});
-    } catch (err) {
-      cancelError = `cancel failed: ${err instanceof Error ? err.message : String(err)}`;
-    } finally {
-      cancelling = false;
-      showHead();
-    }
-  };
-  cancel.addEventListener("click", onCancel);
-
-  // One listener per trait (not every model implementation emits a bare "change"), coalesced
-  // so that an update of ten traits redraws once.
-  let queued = false;
-  const onChange = () => {
-    if (queued) return;
-    queued = true;
-    queueMicrotask(() => {
-      queued = false;
-      showAll();
-    });
-  };
-  const keys = ["status", "job_name", "job_arn", "device", "events", "queue_position", "queue_message", "failure_reason",
-    "created_at", "started_at", "ended_at", "updated_at", "error", "polling", "_offline"];
-  for (const k of keys) model.on(`change:${k}`, onChange);
+  buttons.bind(cancel, REQUEST.cancel_job, { label: "cancel" });
+  const unwatch = watch(model, ["status", "job_name", "job_arn", "device", "events", "queue_position", "queue_message",
+    "failure_reason", "created_at", "started_at", "ended_at", "updated_at", "error", "polling", "_offline"], showAll);
   showAll();
 
   return () => {
-    for (const k of keys) model.off(`change:${k}`, onChange);
-    cancel.removeEventListener("click", onCancel);
+    unwatch();
     if (ticker !== null) clearInterval(ticker);
-    requester.dispose();
+    buttons.dispose();
   };
 }
 
-export default { render };
+export default { render } satisfies AnyWidget<Traits>;
