@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qwidgets._version import __version__
+from qwidgets.version import __version__
 from qwidgets.errors import QwidgetsError, QwidgetsWarning, ValidationError
 
 if TYPE_CHECKING:

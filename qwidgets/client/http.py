@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from qwidgets._version import __version__
+from qwidgets.version import __version__
 from qwidgets.client.coalesce import SingleFlight
 from qwidgets.client.errors import (
     ApiError,

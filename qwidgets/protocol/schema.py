@@ -110,8 +110,9 @@ def _convert(spec: Field, value: Any, path: str) -> Any:
             raise ValidationError(path, value, spec.allowed())
         if isinstance(value, numbers.Integral):
             return int(value)
-        if math.isfinite(value) and float(value).is_integer():
-            return int(value)
+        number = float(value)
+        if math.isfinite(number) and number.is_integer():
+            return int(number)
         raise ValidationError(path, value, spec.allowed())
     if kind == "float":
         return _to_float(spec, value, path)
@@ -239,7 +240,7 @@ class Choice:
         if not isinstance(payload, Mapping):
             raise ValidationError(path, payload, "must be a JSON object (a dict)")
         method = payload.get(self.key)
-        if method not in self.options:
+        if not isinstance(method, str) or method not in self.options:
             raise ValidationError(
                 f"{path}.{self.key}", method, f"must be one of {sorted(self.options)}",
                 "check the spelling (LOBPCB is spelled as on the wire)"

@@ -46,9 +46,9 @@ class TrainedModel:
         header = {"format": FORMAT, "model": self.model_name, "params": self.params,
                   "loss": self.loss}
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            **self.model.arrays())
+        arrays = {"header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                  **self.model.arrays()}
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # mypy: a key could be 'allow_pickle'
         return buffer.getvalue()
 
     @classmethod

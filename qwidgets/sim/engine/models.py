@@ -12,7 +12,7 @@ step costs nothing per row (``shared/notes/qcml-math.md``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -184,7 +184,9 @@ class EnsembleModel(HilbertModel):
 
 def build_model(name: str, model: Mapping[str, Any]) -> HilbertModel:
     """A model from its validated payload (``params.validate_model``)."""
-    return {"pauli": PauliModel, "ensemble": EnsembleModel}[name].from_params(model)
+    builders: dict[str, Callable[[Mapping[str, Any]], HilbertModel]] = {
+        "pauli": PauliModel.from_params, "ensemble": EnsembleModel.from_params}
+    return builders[name](model)
 
 
 def _least_squares(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:

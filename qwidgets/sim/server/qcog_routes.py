@@ -17,7 +17,7 @@ import pandas as pd
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from qwidgets._version import __version__
+from qwidgets.version import __version__
 from qwidgets.errors import DataValidationError, ValidationError
 from qwidgets.protocol.data import numeric_matrix, training_matrix
 from qwidgets.protocol.params import MODELS, validate_training_parameters
