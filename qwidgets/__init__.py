@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qwidgets.version import __version__
 from qwidgets.errors import QwidgetsError, QwidgetsWarning, ValidationError
+from qwidgets.version import __version__
 
 if TYPE_CHECKING:
     from qwidgets.client import (

@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 import aiohttp
 
-from qwidgets.version import __version__
 from qwidgets.client.coalesce import SingleFlight
 from qwidgets.client.errors import (
     ApiError,
@@ -28,6 +27,7 @@ from qwidgets.client.errors import (
     UsageError,
 )
 from qwidgets.client.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from qwidgets.version import __version__
 
 logger = logging.getLogger("qwidgets.client")
 

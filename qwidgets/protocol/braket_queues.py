@@ -1,6 +1,6 @@
 """Braket's queue conventions, shared by the simulator's routes and the client: queue names,
 task and device states, and how depths and positions are written on the wire (``'>4000'``
-past a cap; ``docs/wire-formats.md``).
+past a cap; ``docs/braket-and-federated-wire-formats.md``).
 """
 
 from __future__ import annotations

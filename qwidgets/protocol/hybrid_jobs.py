@@ -1,7 +1,8 @@
 """Hybrid jobs, the one definition of their rules: job states and event types, the checks of a
-CreateJob request (``shared/seeds/braket-prepare-quantum-job.txt``), the SDK's defaults, and
-which sources the simulator can run. No I/O: the server answers 4xx from these checks, the
-client runs the same checks before sending, and the runner runs what they accepted.
+CreateJob request (amazon-braket-sdk's ``prepare_quantum_job``, ``docs/braket-sdk-calls.md``),
+the SDK's defaults, and which sources the simulator can run. No I/O: the server answers 4xx
+from these checks, the client runs the same checks before sending, and the runner runs what
+they accepted.
 
 What the simulator runs (nothing else is accepted, and nothing is pretended):
 

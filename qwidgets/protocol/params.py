@@ -1,5 +1,5 @@
 """The one definition of every parameter set the service accepts, with the wire's field names
-and defaults (``shared/notes/qcog-wire-format.md``).
+and defaults (``docs/qcog-wire-format.md``).
 
 The engine validates with these, the server answers 4xx from them, the client checks them
 before sending, and the forms are generated from ``describe_all()``.

@@ -1,6 +1,6 @@
 """AWS Signature Version 4 as boto3 signs Braket and S3 requests: canonical requests, keys,
 signatures and the Authorization header, stdlib only, so the simulator can verify what boto3
-signs and the qwidgets client can sign without botocore (``docs/wire-formats.md``).
+signs and the qwidgets client can sign without botocore (``docs/braket-and-federated-wire-formats.md``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Braket's hybrid-job routes (``shared/notes/braket-and-federated-wire-formats.md``), so that
+"""Braket's hybrid-job routes (``docs/braket-and-federated-wire-formats.md``), so that
 boto3's ``braket`` client and amazon-braket-sdk's ``AwsQuantumJob`` work against the simulator:
 
     POST /job                     CreateJob  -> 201 {jobArn}

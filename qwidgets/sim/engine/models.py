@@ -2,7 +2,7 @@
 matrices (Pauli strings, or the ensemble's rank-one projectors |u_a><u_a|).
 
 Both expose the few quantities the training needs, all summed over rows first, so that a weight
-step costs nothing per row (``shared/notes/qcml-math.md``):
+step costs nothing per row (``docs/qcml-math.md``):
 
 - ``operator_stack()``: A (K, N, N)
 - ``weight_gradient(G)``: dL/dw from G_k = dL/dA_k (K, N, N), i.e. tr(B_p G_k)

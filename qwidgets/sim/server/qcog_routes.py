@@ -1,4 +1,4 @@
-"""The qcog routes under ``/api/v1/`` (``shared/notes/qcog-wire-format.md``), each with and
+"""The qcog routes under ``/api/v1/`` (``docs/qcog-wire-format.md``), each with and
 without the trailing slash the public client appends, plus ``model/{guid}/cancel/``.
 
 Parsing and numpy work on large bodies runs in a thread, so a 100 MB upload never stalls the
@@ -17,7 +17,6 @@ import pandas as pd
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from qwidgets.version import __version__
 from qwidgets.errors import DataValidationError, ValidationError
 from qwidgets.protocol.data import numeric_matrix, training_matrix
 from qwidgets.protocol.params import MODELS, validate_training_parameters
@@ -36,6 +35,7 @@ from qwidgets.sim.engine import TrainedModel
 from qwidgets.sim.server.middleware import NS, ApiError
 from qwidgets.sim.server.store import Store
 from qwidgets.sim.server.trainings import TrainingJobs
+from qwidgets.version import __version__
 
 API = "/api/v1"
 DEFAULT_QCOG_VERSION = "0.0.123"
