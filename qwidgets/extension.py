@@ -88,11 +88,12 @@ def load_ipython_extension(ipython: Any) -> None:
             """%qw_dashboard [dataframe]: the dashboard, on a DataFrame of the namespace."""
             name = line.strip()
             data = None
+            namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
             if name:
-                if name not in self.shell.user_ns:
+                if name not in namespace:
                     raise QwidgetsError(f"%qw_dashboard: no variable named {name!r} in this "
                                         "notebook; give the name of a pandas DataFrame")
-                data = self.shell.user_ns[name]
+                data = namespace[name]
             return dashboard(data)
 
         @line_magic

@@ -68,7 +68,10 @@ class Requests:
             return
         task = loop.create_task(self._run(rid, handler, fields))
         self.tasks[rid] = task
-        task.add_done_callback(lambda _t, rid=rid: self.tasks.pop(rid, None))
+        def forget(_: asyncio.Task[None]) -> None:
+            self.tasks.pop(rid, None)
+
+        task.add_done_callback(forget)
 
     async def _run(self, rid: str, handler: Handler, fields: dict[str, Any]) -> None:
         try:
