@@ -1,5 +1,5 @@
 // Text in the form's inputs <-> values of the form's value dict, and the cheap checks
-// (number syntax, bounds) mirrored from qwidgets/sim/schema.py for instant feedback.
+// (number syntax, bounds) mirrored from qwidgets/protocol/schema.py for instant feedback.
 // The kernel validates everything again with the real validators; it is the authority.
 
 import type { Control, FieldDesc } from "./schema";
@@ -96,7 +96,7 @@ export function formatG(x: number): string {
   return String(Number(x.toPrecision(6)));
 }
 
-/** The same words as Field.allowed() in qwidgets/sim/schema.py. */
+/** The same words as Field.allowed() in qwidgets/protocol/schema.py. */
 export function allowed(field: FieldDesc): string {
   const kind = field.kind === "int" ? "an integer" : "a number";
   const bounds: string[] = [];

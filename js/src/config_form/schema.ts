@@ -1,5 +1,5 @@
 // Controls of the ModelConfigForm, built from the engine's schema description
-// (qwidgets.sim.params.describe_all). Pure: a field added to the schema becomes a control here
+// (qwidgets.protocol.params.describe_all). Pure: a field added to the schema becomes a control here
 // with no change to this file, as long as its kind is one of the kinds below (an unknown kind
 // still gets a JSON text box).
 
