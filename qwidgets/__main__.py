@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--headless", action="store_true",
                       help="no browser: run the same loop in this terminal and print what it did")
     demo.add_argument("--dir", type=Path, default=Path("qwidgets-demo"),
-                      help="folder the demo notebooks are copied to (default: ./qwidgets-demo)")
+                      help="folder the demo notebooks are copied to (default: ./qwidgets-demo); "
+                           "copies already there are kept")
     args, extra = parser.parse_known_args(argv)
     if args.command == "demo":
         if args.headless:
