@@ -1,10 +1,11 @@
 """A fault-injecting HTTP proxy for the client's reliability tests.
 
 It sits between a client and the real simulator server, on its own thread and event loop (so
-blocking clients work through it too), and for requests matching a rule it answers 503, drops
-the connection (before or after the server ran the request) or answers late. Every request is
-logged with whether it reached the server and whether the server replayed a stored answer,
-which is how the tests count what the server actually executed.
+blocking clients work through it too), and for requests matching a rule it answers 502, 503 or
+429, drops the connection (before or after the server ran the request) or answers late. Every
+request is logged with whether it reached the server and whether the server replayed a stored
+answer, which is how the tests count what the server actually executed. Requests pass on as
+the client sent them (raw path, Host), so SigV4-signed ones still verify at the server.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Literal
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
-FaultKind = Literal["503", "429", "drop_before", "drop_after", "slow_before", "slow_after"]
-_HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
+FaultKind = Literal["502", "503", "429", "drop_before", "drop_after", "slow_before", "slow_after"]
+# Host is kept: a SigV4 signature covers it, so a proxy must pass it on as the client sent it.
+_HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Fault:
     path_contains: str = ""
     times: int = 1
     delay: float = 0.0  # for slow_*: seconds before answering
-    retry_after: str | None = None  # for 503/429: the Retry-After header sent
+    retry_after: str | None = None  # for 502/503/429: the Retry-After header sent
 
     def matches(self, method: str, path: str) -> bool:
         return (self.times > 0 and self.method in ("*", method)
@@ -48,6 +51,8 @@ class Entry:
     status: int | None = None
     replayed: bool = False
     body: bytes = field(default=b"", repr=False)
+    authorization: str | None = field(default=None, repr=False)
+    amz_date: str | None = None  # when a SigV4-signed request says it was signed
 
     @property
     def route(self) -> str:
@@ -117,11 +122,13 @@ class FaultProxy:
         path = request.path_qs
         fault = self._take_fault(request.method, path)
         entry = Entry(request.method, path, request.headers.get("Idempotency-Key"),
-                      fault.kind if fault else None)
+                      fault.kind if fault else None,
+                      authorization=request.headers.get("Authorization"),
+                      amz_date=request.headers.get("X-Amz-Date"))
         self.log.append(entry)
         body = entry.request_body = await request.read()
         kind = fault.kind if fault else None
-        if kind in ("503", "429"):
+        if kind in ("502", "503", "429"):
             headers = {"Retry-After": fault.retry_after} if fault and fault.retry_after else {}
             return web.json_response({"error": "unavailable", "message": "injected by proxy"},
                                      status=int(kind), headers=headers)
@@ -143,8 +150,10 @@ class FaultProxy:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        async with self._session.request(request.method, self.upstream + request.path_qs,
-                                         data=body, headers=headers) as resp:
+        # the path as the client encoded it: a signature covers the raw path and query
+        target = URL(self.upstream + request.raw_path, encoded=True)
+        async with self._session.request(request.method, target, data=body,
+                                         headers=headers) as resp:
             answer = await resp.read()
             kept = {k: v for k, v in resp.headers.items()
                     if k.lower() in ("content-type", "retry-after", "idempotent-replayed")}

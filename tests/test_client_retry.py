@@ -6,9 +6,11 @@ the server replayed a stored answer, and in the server's own SQLite store)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -17,11 +19,14 @@ from qwidgets.client import (
     RetryPolicy,
     ServerValidationError,
     ServiceUnavailableError,
+    UsageError,
 )
+from qwidgets.client.braket.devices import SV1, AsyncDeviceClient
+from qwidgets.client.braket.signed_http import SignedHttpClient
 from qwidgets.client.http import HttpClient
 from qwidgets.client.retry import parse_retry_after
 from qwidgets.sim import SimServer, start
-from tests.client_support import client_for, count_rows
+from tests.client_support import FAST_RETRY, client_for, count_rows
 from tests.fault_proxy import Fault, FaultProxy
 
 DATASET = "/api/v1/dataset/"
@@ -247,3 +252,52 @@ async def test_reads_can_opt_out_of_sharing(server, proxy, linear_frame):
         before = len(proxy.reached("GET", route))
         await asyncio.gather(*(client.status() for _ in range(20)))
         assert len(proxy.reached("GET", route)) - before == 20
+
+
+# ---------------------------------------------------------------- the signed (Braket) client
+
+BELL = "OPENQASM 3.0; bit[2] b; qubit[2] q; h q[0]; cnot q[0], q[1]; b = measure q;"
+
+
+async def test_the_signed_client_retries_with_a_fresh_signature_per_attempt(server, proxy, caplog):
+    async with await AsyncDeviceClient.create(endpoint=proxy.url, token=server.token,
+                                              retry=FAST_RETRY) as devices:
+        task = await devices.create_task(SV1, BELL, shots=10)
+        route = f"/quantum-task/{quote(task.arn, safe='')}"
+        # Retry-After of 1 s: the retry is signed in a later second than the first attempt
+        proxy.add(Fault("502", "GET", route, times=1, retry_after="1"))
+        with caplog.at_level(logging.WARNING, logger="qwidgets.client"):
+            info = await devices.task(task.arn)
+        assert info.arn == task.arn
+        assert devices.http_client.retries == 1
+    attempts = [e for e in proxy.log if e.method == "GET" and e.route == route]
+    assert [e.fault for e in attempts] == ["502", None]
+    assert attempts[1].reached_server
+    assert attempts[1].status == 200  # the server verified the second signature
+    assert attempts[0].amz_date != attempts[1].amz_date
+    assert attempts[0].authorization != attempts[1].authorization
+    assert any("retry 1/" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_retried_signed_post_creates_one_task(server, proxy):
+    proxy.add(Fault("503", "POST", "/quantum-task", times=2))
+    async with await AsyncDeviceClient.create(endpoint=proxy.url, token=server.token,
+                                              retry=FAST_RETRY) as devices:
+        task = await devices.create_task(SV1, BELL, shots=10)
+        assert devices.http_client.retries == 2
+        assert [t.arn for t in await devices.tasks()] == [task.arn]
+    sent = [e for e in proxy.log if e.method == "POST" and e.route == "/quantum-task"]
+    assert [e.fault for e in sent] == ["503", "503", None]
+    assert len({e.request_body for e in sent}) == 1  # one clientToken for the one call
+
+
+@pytest.mark.parametrize("make", [
+    lambda: HttpClient("htp://127.0.0.1:9/api/v1", "token"),
+    lambda: HttpClient("http:///api/v1", "token"),
+    lambda: SignedHttpClient("htp://127.0.0.1:9", "token"),
+], ids=["plain, scheme typo", "plain, no host", "signed, scheme typo"])
+async def test_an_invalid_url_is_a_usage_error_not_an_outage(make):
+    async with make() as http:
+        with pytest.raises(UsageError, match="invalid URL"):
+            await http.get("devices")
+        assert (http.attempts, http.retries) == (1, 0)

@@ -9,18 +9,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qwidgets.client.braket.devices import (
-        AsyncDeviceClient,
-        Device,
-        DeviceClient,
-        DeviceSummary,
-        QuantumTask,
-        TaskFailedError,
-        TaskInfo,
-    )
+    from qwidgets.client.braket.devices import AsyncDeviceClient, DeviceClient
     from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient, JobEvent, JobInfo, QueuePosition
     from qwidgets.client.braket.provider import BraketProvider
     from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
+    from qwidgets.client.braket.records import Device, DeviceSummary, TaskInfo
+    from qwidgets.client.braket.tasks import QuantumTask, TaskFailedError
     from qwidgets.client.errors import (
         ApiError,
         AuthenticationError,
@@ -134,8 +128,9 @@ _WHERE = {
     **dict.fromkeys((n for n in __all__ if n.endswith("Parameters") or n == "EmptyDictionary"),
                     "qcog.parameters"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Error")), "errors"),
-    **dict.fromkeys(("AsyncDeviceClient", "Device", "DeviceClient", "DeviceSummary",
-                     "QuantumTask", "TaskFailedError", "TaskInfo"), "braket.devices"),
+    **dict.fromkeys(("AsyncDeviceClient", "DeviceClient"), "braket.devices"),
+    **dict.fromkeys(("Device", "DeviceSummary", "TaskInfo"), "braket.records"),
+    **dict.fromkeys(("QuantumTask", "TaskFailedError"), "braket.tasks"),
     **dict.fromkeys(("QueueCount", "QueueDepth", "QueueInfo", "parse_count"), "braket.queue_info"),
     "BraketProvider": "braket.provider",
     **dict.fromkeys(("AsyncFederatedClient", "AsyncWebClient", "SimulationReport", "WebClient",

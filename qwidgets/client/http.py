@@ -9,12 +9,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
 import aiohttp
+from yarl import URL
 
 from qwidgets.client.coalesce import SingleFlight
 from qwidgets.client.errors import (
@@ -67,6 +68,23 @@ class FilePart:
     filename: str
     content: bytes
     content_type: str
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One logical call as every attempt of it is sent. ``headers`` runs before each attempt,
+    so a header that carries the time (a SigV4 signature) is made afresh for every retry."""
+
+    url: str | URL
+    params: Mapping[str, str] | None = None
+    json_body: Any = None
+    body: bytes | None = None  # sent as is; what a signature covers must be these bytes
+    file: FilePart | None = None
+    headers: Callable[[], Mapping[str, str] | None] = lambda: None
+
+    def data(self) -> bytes | aiohttp.FormData | None:
+        # a form is consumed by sending it: each attempt gets its own
+        return _form(self.file) if self.file is not None else self.body
 
 
 class HttpClient:
@@ -210,6 +228,28 @@ class HttpClient:
             return _decode_success(status, raw)
         raise error_for(status, _decode_error(raw))
 
+    def prepare(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        file: FilePart | None = None,
+        idempotency_key: str | None = None,
+    ) -> PreparedRequest:
+        """How one logical call goes on the wire. A client that authenticates otherwise (a
+        SigV4-signing one) overrides this and keeps the retry loop of ``_send``."""
+        # The token travels in the session's own headers: a GET adds none of its own.
+        headers: dict[str, str] | None = None
+        if method != "GET":
+            # One key per logical call, reused by every retry: the server executes it once.
+            headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return PreparedRequest(
+            f"{self._base_url}/{path.lstrip('/')}", params=params,
+            json_body=json_body if file is None else None, file=file,
+            headers=lambda: headers)
+
     async def _send(
         self,
         method: str,
@@ -221,12 +261,8 @@ class HttpClient:
         idempotency_key: str | None = None,
     ) -> tuple[int, bytes]:
         """The attempts of one logical call: ``(status, body)`` of a definitive answer."""
-        # The token travels in the session's own headers: a GET adds none of its own.
-        headers = None
-        if method != "GET":
-            # One key per logical call, reused by every retry: the server executes it once.
-            headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
-        url = f"{self._base_url}/{path.lstrip('/')}"
+        prepared = self.prepare(method, path, json_body=json_body, params=params, file=file,
+                                idempotency_key=idempotency_key)
         policy = self.retry
         last_cause = ""
         for attempt in range(1, policy.attempts + 1):
@@ -236,9 +272,8 @@ class HttpClient:
             self.attempts += 1
             try:
                 async with session.request(
-                    method, url, params=params, headers=headers,
-                    json=json_body if file is None else None,
-                    data=_form(file) if file is not None else None,
+                    method, prepared.url, params=prepared.params, headers=prepared.headers(),
+                    json=prepared.json_body, data=prepared.data(),
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
@@ -246,8 +281,9 @@ class HttpClient:
                         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             except _TRANSIENT as exc:
                 last_cause = _describe(exc, self.timeout)
-            except aiohttp.InvalidURL as exc:
-                raise UsageError(f"invalid URL {url!r}: {exc}") from None
+            except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+                raise UsageError(f"invalid URL {str(prepared.url)!r}: {_describe(exc, 0)}; "
+                                 "give an http(s) URL") from None
             except aiohttp.ClientError as exc:
                 raise ServiceUnavailableError(method, path, attempt, _describe(exc, 0)) from None
             else:

@@ -9,224 +9,50 @@
     counts = await task.result()                            # waits, then {'00': 52, '11': 48}
 
 One client keeps one pooled aiohttp session, so a dashboard polling many devices and tasks
-reuses a few connections. For Amazon Braket itself, ``braket_provider.BraketProvider`` offers
+reuses a few connections. For Amazon Braket itself, ``provider.BraketProvider`` offers
 the same methods on top of boto3.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
-import aiohttp
-from yarl import URL
-
-from qwidgets.client.braket.queue_info import QueueDepth, QueueInfo
-from qwidgets.client.errors import QwidgetsError, ServiceUnavailableError, UsageError, ValidationError
-from qwidgets.client.http import _TRANSIENT, FilePart, HttpClient, _decode_error, _describe
+from qwidgets.client.braket.queue_info import QueueDepth
+from qwidgets.client.braket.records import (
+    DM1,
+    SV1,
+    TERMINAL,
+    TN1,
+    Device,
+    DeviceSummary,
+    JobStatus,
+    TaskInfo,
+)
+from qwidgets.client.braket.signed_http import SignedHttpClient
+from qwidgets.client.braket.task_requests import (
+    DEFAULT_BUCKET,
+    OPENQASM_HEADER,
+    create_task_request,
+    device_filters,
+    program_source,
+)
+from qwidgets.client.braket.tasks import DeviceApi, QuantumTask, TaskFailedError, wait_for_task
+from qwidgets.client.errors import ValidationError
 from qwidgets.client.local import local_server
 from qwidgets.client.loop_thread import LoopThread, close_at_exit, shared_loop
-from qwidgets.client.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from qwidgets.client.retry import RetryPolicy
 from qwidgets.protocol import openqasm
-from qwidgets.protocol.sigv4 import access_key_id, sign_request
 
-logger = logging.getLogger("qwidgets.client.braket.devices")
-
-SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
-DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
-TN1 = "arn:aws:braket:::device/quantum-simulator/amazon/tn1"
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-DEFAULT_BUCKET = "qwidgets-results"
-OPENQASM_HEADER = {"name": "braket.ir.openqasm.program", "version": "1"}
-
-
-class SignedHttpClient(HttpClient):
-    """``HttpClient`` (pooling, retries, coalesced GETs, error mapping) signing every attempt
-    with AWS Signature Version 4 instead of a bearer header: secret key = the token, access key
-    id = its public id (``braket_auth.access_key_id``)."""
-
-    def __init__(self, base_url: str, token: str, *, region: str = "us-east-1",
-                 service: str = "braket", **options: Any) -> None:
-        super().__init__(base_url, token, **options)
-        self.region = region
-        self.service = service
-        self._access_key = access_key_id(token)
-        parts = urlsplit(self.base_url)
-        if parts.hostname is None:
-            raise ValidationError("endpoint", base_url, "must be an http(s) URL",
-                                  "pass e.g. endpoint='http://127.0.0.1:8765'")
-        default = {"http": 80, "https": 443}.get(parts.scheme)
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        self._host = host if parts.port in (None, default) else f"{host}:{parts.port}"
-        self._prefix = parts.path.rstrip("/")
-
-    def __repr__(self) -> str:
-        return f"SignedHttpClient({self.base_url!r}, region={self.region!r})"
-
-    async def _send(
-        self, method: str, path: str, *, json_body: Any = None,
-        params: Mapping[str, str] | None = None, file: FilePart | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[int, bytes]:
-        if file is not None:
-            raise UsageError("Braket routes take JSON bodies, not files")
-        body = b"" if json_body is None else json.dumps(json_body).encode()
-        raw_path = f"{self._prefix}/{path.lstrip('/')}"
-        raw_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
-                             for k, v in (params or {}).items())
-        url = URL(f"{self.base_url.split('://')[0]}://{self._host}{raw_path}"
-                  + (f"?{raw_query}" if raw_query else ""), encoded=True)
-        policy = self.retry
-        last_cause = ""
-        attempt = 0
-        for attempt in range(1, policy.attempts + 1):
-            session = self._session_for_running_loop()
-            # signed per attempt: the date is part of the signature
-            headers = sign_request(method, self._host, raw_path, raw_query, body,
-                                   access_key=self._access_key, secret=self._token.reveal(),
-                                   region=self.region, service=self.service)
-            if body:
-                headers["Content-Type"] = "application/json"
-            retry_after: float | None = None
-            self.attempts += 1
-            started = time.perf_counter()
-            try:
-                async with session.request(method, url, data=body or None,
-                                           headers=headers) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            except _TRANSIENT as exc:
-                last_cause = _describe(exc, self.timeout)
-            except aiohttp.ClientError as exc:
-                raise ServiceUnavailableError(method, path, attempt, _describe(exc, 0)) from None
-            else:
-                logger.debug("%s %s -> %s in %.1f ms (attempt %d)", method, path, status,
-                             (time.perf_counter() - started) * 1000, attempt)
-                if status not in RETRY_STATUSES:
-                    return status, raw
-                last_cause = f"HTTP {status}: {_decode_error(raw).get('message', '')}"
-            if attempt == policy.attempts:
-                break
-            if retry_after is not None and retry_after > policy.max_retry_after:
-                break
-            self.retries += 1
-            await asyncio.sleep(policy.delay(attempt, retry_after))
-        raise ServiceUnavailableError(method, path, attempt, last_cause.strip())
-
-
-# ---------------------------------------------------------------- what the client returns
-
-
-@dataclass(frozen=True)
-class DeviceSummary:
-    arn: str
-    name: str
-    provider: str
-    device_type: str  # QPU or SIMULATOR
-    status: str  # ONLINE, OFFLINE or RETIRED
-
-    @classmethod
-    def from_wire(cls, body: Mapping[str, Any]) -> DeviceSummary:
-        return cls(str(body["deviceArn"]), str(body.get("deviceName", "")),
-                   str(body.get("providerName", "")), str(body.get("deviceType", "")),
-                   str(body.get("deviceStatus", "")))
-
-
-@dataclass(frozen=True)
-class Device(DeviceSummary):
-    queue: QueueDepth
-    capabilities: dict[str, Any]
-
-    @classmethod
-    def from_wire(cls, body: Mapping[str, Any]) -> Device:
-        summary = DeviceSummary.from_wire(body)
-        try:
-            capabilities = json.loads(body.get("deviceCapabilities") or "{}")
-        except ValueError:
-            capabilities = {}
-        return cls(summary.arn, summary.name, summary.provider, summary.device_type,
-                   summary.status, QueueDepth.from_wire(body.get("deviceQueueInfo")),
-                   capabilities if isinstance(capabilities, dict) else {})
-
-    @property
-    def qubits(self) -> int | None:
-        paradigm = self.capabilities.get("paradigm")
-        count = paradigm.get("qubitCount") if isinstance(paradigm, dict) else None
-        return int(count) if isinstance(count, int) else None
-
-    @property
-    def poll_interval(self) -> float | None:
-        """The device's suggested task polling interval in seconds, if it gives one."""
-        service = self.capabilities.get("service")
-        millis = service.get("getTaskPollIntervalMillis") if isinstance(service, dict) else None
-        return millis / 1000 if isinstance(millis, (int, float)) and millis > 0 else None
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    arn: str
-    status: str
-    device_arn: str
-    shots: int
-    created_at: datetime | None
-    ended_at: datetime | None
-    failure_reason: str | None
-    queue: QueueInfo | None
-    job_arn: str | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @classmethod
-    def from_wire(cls, body: Mapping[str, Any]) -> TaskInfo:
-        info = body.get("queueInfo")
-        return cls(str(body["quantumTaskArn"]), str(body.get("status", "")),
-                   str(body.get("deviceArn", "")), int(body.get("shots") or 0),
-                   _time(body.get("createdAt")), _time(body.get("endedAt")),
-                   body.get("failureReason"),
-                   QueueInfo.from_wire(info) if info is not None else None,
-                   body.get("jobArn"))
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    arn: str
-    status: str
-    name: str
-    device_arn: str | None
-    queue: QueueInfo | None
-
-    @classmethod
-    def from_wire(cls, body: Mapping[str, Any]) -> JobStatus:
-        info = body.get("queueInfo")
-        device = body.get("deviceConfig")
-        return cls(str(body["jobArn"]), str(body.get("status", "")), str(body.get("jobName", "")),
-                   device.get("device") if isinstance(device, dict) else None,
-                   QueueInfo.from_wire(info) if info is not None else None)
-
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):  # boto3 parses timestamps itself
-        return value
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None
+# The names this module has always offered; each lives in the module named for what it holds.
+__all__ = [
+    "DEFAULT_BUCKET", "DM1", "OPENQASM_HEADER", "SV1", "TERMINAL", "TN1", "AsyncDeviceClient",
+    "Device", "DeviceApi", "DeviceClient", "DeviceSummary", "JobStatus", "QuantumTask",
+    "SignedHttpClient", "TaskFailedError", "TaskInfo", "program_source", "wait_for_task",
+]
 
 
 def _arn_path(prefix: str, arn: str) -> str:
@@ -234,60 +60,6 @@ def _arn_path(prefix: str, arn: str) -> str:
         raise ValidationError("arn", arn, "must be an ARN ('arn:aws:braket:...')",
                               "copy it from devices() or from the task you created")
     return f"{prefix}/{quote(arn, safe='')}"
-
-
-def program_source(program: Any) -> str:
-    """OpenQASM 3 source from a string, or from an amazon-braket-sdk ``Circuit``."""
-    if isinstance(program, str):
-        return program
-    to_ir = getattr(program, "to_ir", None)
-    if callable(to_ir):
-        from braket.circuits.serialization import IRType
-
-        return str(to_ir(IRType.OPENQASM).source)
-    raise ValidationError("program", program, "must be OpenQASM 3 source text or a braket "
-                          "Circuit", "pass e.g. 'OPENQASM 3.0; qubit[1] q; h q[0];'")
-
-
-# ---------------------------------------------------------------- the API
-
-
-class DeviceApi(Protocol):
-    """What widgets and ``QuantumTask`` need: ``AsyncDeviceClient`` (our servers) and
-    ``braket_provider.BraketProvider`` (Amazon Braket) both provide it."""
-
-    async def devices(self, *, statuses: Sequence[str] | None = None,
-                      types: Sequence[str] | None = None) -> list[DeviceSummary]: ...
-
-    async def device(self, arn: str) -> Device: ...
-
-    async def task(self, arn: str) -> TaskInfo: ...
-
-    async def cancel(self, arn: str) -> str: ...
-
-    async def counts(self, arn: str) -> dict[str, int]: ...
-
-    async def job(self, arn: str) -> JobStatus: ...
-
-    async def close(self) -> None: ...
-
-
-async def wait_for_task(api: DeviceApi, arn: str, *, timeout: float | None = None,
-                        min_interval: float = 0.1, max_interval: float = 2.0) -> TaskInfo:
-    """Poll until the task ends: quickly at first, then backing off to ``max_interval``."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    interval = min_interval
-    while True:
-        info = await api.task(arn)
-        if info.terminal:
-            return info
-        if deadline is not None and time.monotonic() + interval > deadline:
-            raise TimeoutError(f"task {arn} is still {info.status} after {timeout} s")
-        await asyncio.sleep(interval)
-        interval = min(max_interval, interval * 1.5)
-
-
-# ---------------------------------------------------------------- the client
 
 
 class AsyncDeviceClient:
@@ -335,11 +107,7 @@ class AsyncDeviceClient:
     async def devices(self, *, statuses: Sequence[str] | None = None,
                       types: Sequence[str] | None = None) -> list[DeviceSummary]:
         """Every device (SearchDevices, all pages), optionally only some statuses/types."""
-        filters: list[dict[str, Any]] = []
-        if statuses:
-            filters.append({"name": "deviceStatus", "values": list(statuses)})
-        if types:
-            filters.append({"name": "deviceType", "values": list(types)})
+        filters = device_filters(statuses, types)
         found: list[DeviceSummary] = []
         token: str | None = None
         while True:
@@ -368,17 +136,8 @@ class AsyncDeviceClient:
         here first, so a typo fails at once with the line it is on."""
         source = program_source(program)
         openqasm.parse(source)
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ValidationError("shots", shots, "must be a whole number >= 1",
-                                  "e.g. shots=100")
-        body: dict[str, Any] = {
-            "deviceArn": device_arn, "shots": shots,
-            "action": json.dumps({"braketSchemaHeader": OPENQASM_HEADER, "source": source,
-                                  "inputs": {}}),
-            "deviceParameters": json.dumps({}), "outputS3Bucket": s3_bucket,
-            "outputS3KeyPrefix": s3_prefix, "clientToken": client_token or str(uuid.uuid4())}
-        if tags:
-            body["tags"] = dict(tags)
+        body = create_task_request(device_arn, source, shots, s3_bucket=s3_bucket,
+                                   s3_prefix=s3_prefix, tags=tags, client_token=client_token)
         answer = await self._http.post("quantum-task", body)
         return QuantumTask(self, str(answer["quantumTaskArn"]))
 
@@ -438,56 +197,6 @@ class AsyncDeviceClient:
         body = await self._http.get(_arn_path("job", arn),
                                     params={"additionalAttributeNames": "QueueInfo"})
         return JobStatus.from_wire(body)
-
-
-class QuantumTask:
-    """A handle on one task; every method asks the server (nothing is cached)."""
-
-    def __init__(self, client: DeviceApi, arn: str) -> None:
-        self._client = client
-        self.arn = arn
-
-    def __repr__(self) -> str:
-        return f"QuantumTask({self.arn!r})"
-
-    @property
-    def id(self) -> str:
-        return self.arn.rsplit("/", 1)[-1]
-
-    async def info(self) -> TaskInfo:
-        return await self._client.task(self.arn)
-
-    async def status(self) -> str:
-        return (await self.info()).status
-
-    async def queue_position(self) -> QueueInfo:
-        info = await self.info()
-        assert info.queue is not None  # asked for with QueueInfo
-        return info.queue
-
-    async def cancel(self) -> str:
-        return await self._client.cancel(self.arn)
-
-    async def wait(self, timeout: float | None = None) -> TaskInfo:
-        return await wait_for_task(self._client, self.arn, timeout=timeout)
-
-    async def result(self, timeout: float | None = None) -> dict[str, int]:
-        """Wait for the task to end; its counts if it COMPLETED, else ``TaskFailedError``."""
-        info = await self.wait(timeout)
-        if info.status != "COMPLETED":
-            raise TaskFailedError(self.arn, info.status, info.failure_reason)
-        return await self._client.counts(self.arn)
-
-
-class TaskFailedError(QwidgetsError, RuntimeError):
-    """The task ended FAILED or CANCELLED: no counts."""
-
-    def __init__(self, arn: str, status: str, reason: str | None) -> None:
-        self.arn = arn
-        self.status = status
-        self.reason = reason
-        super().__init__(f"quantum task {arn} ended {status}"
-                         + (f": {reason}" if reason else ""))
 
 
 class DeviceClient:

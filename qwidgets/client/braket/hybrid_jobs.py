@@ -26,7 +26,8 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from qwidgets.client import activity
-from qwidgets.client.braket.devices import SV1, SignedHttpClient
+from qwidgets.client.braket.records import SV1
+from qwidgets.client.braket.signed_http import SignedHttpClient
 from qwidgets.client.errors import AuthenticationError, ServerValidationError, ValidationError
 from qwidgets.client.local import local_server
 from qwidgets.client.retry import RetryPolicy
@@ -142,7 +143,7 @@ Update = Callable[[JobInfo], Awaitable[None] | None]
 
 class AsyncJobsClient:
     """Client of Braket's hybrid-job routes on ``endpoint`` (``http://host:port``), over the
-    signed, pooled transport of the device client (``devices.SignedHttpClient``)."""
+    signed, pooled transport of the device client (``signed_http.SignedHttpClient``)."""
 
     def __init__(self, endpoint: str, token: str, *, region: str = "us-east-1",
                  timeout: float = 30.0, retry: RetryPolicy | None = None,

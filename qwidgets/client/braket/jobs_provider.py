@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from qwidgets.client import activity
-from qwidgets.client.braket.devices import SV1
 from qwidgets.client.braket.hybrid_jobs import JobEvent, JobInfo, QueuePosition, Update, wait_for_job
-from qwidgets.client.braket.provider import INSTALL_HINT, _boto3
+from qwidgets.client.braket.provider import INSTALL_HINT, import_boto3
+from qwidgets.client.braket.records import SV1
 from qwidgets.client.errors import (
     ApiError,
     AuthenticationError,
@@ -51,7 +51,7 @@ class BraketJobsProvider:
 
     def __init__(self, *, session: Any = None, region: str | None = None,
                  endpoint_url: str | None = None, braket_client: Any = None) -> None:
-        boto3 = _boto3()
+        boto3 = import_boto3()
         self._session = session or boto3.Session(region_name=region)
         self._braket = braket_client or self._session.client(
             "braket", region_name=region, endpoint_url=endpoint_url)

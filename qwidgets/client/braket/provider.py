@@ -20,23 +20,20 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qwidgets.client.braket.devices import (
+from qwidgets.client.braket.records import Device, DeviceSummary, JobStatus, TaskInfo
+from qwidgets.client.braket.task_requests import (
     DEFAULT_BUCKET,
-    OPENQASM_HEADER,
-    Device,
-    DeviceSummary,
-    JobStatus,
-    QuantumTask,
-    TaskInfo,
+    create_task_request,
+    device_filters,
     program_source,
-    wait_for_task,
 )
-from qwidgets.client.errors import ValidationError
+from qwidgets.client.braket.tasks import QuantumTask, wait_for_task
 
 INSTALL_HINT = 'pip install "qwidgets[braket]"'
 
 
-def _boto3() -> Any:
+def import_boto3() -> Any:
+    """boto3, or an ImportError that says how to install it."""
     try:
         import boto3
     except ImportError as exc:
@@ -54,7 +51,7 @@ class BraketProvider:
         """``session``: a ``boto3.Session`` (default: a new one, with boto3's credential chain).
         ``endpoint_url``/``s3_endpoint_url`` point elsewhere than AWS (e.g. a qwidgets server:
         ``url`` and ``url + "/s3"``)."""
-        boto3 = _boto3()
+        boto3 = import_boto3()
         self._session = session or boto3.Session(region_name=region)
         self._braket = braket_client or self._session.client(
             "braket", region_name=region, endpoint_url=endpoint_url)
@@ -73,11 +70,7 @@ class BraketProvider:
 
     async def devices(self, *, statuses: Sequence[str] | None = None,
                       types: Sequence[str] | None = None) -> list[DeviceSummary]:
-        filters: list[dict[str, Any]] = []
-        if statuses:
-            filters.append({"name": "deviceStatus", "values": list(statuses)})
-        if types:
-            filters.append({"name": "deviceType", "values": list(types)})
+        filters = device_filters(statuses, types)
 
         def every_page() -> list[DeviceSummary]:
             pages = self._braket.get_paginator("search_devices").paginate(filters=filters)
@@ -94,18 +87,10 @@ class BraketProvider:
                           client_token: str | None = None) -> QuantumTask:
         """Queue ``program`` (OpenQASM 3 text or a braket ``Circuit``); the results go to
         ``s3://s3_bucket/s3_prefix/<task id>/`` (the bucket must exist and be yours)."""
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ValidationError("shots", shots, "must be a whole number >= 1", "e.g. shots=100")
-        options: dict[str, Any] = {}
-        if tags:
-            options["tags"] = dict(tags)
-        answer = await self._call(
-            "create_quantum_task", deviceArn=device_arn, shots=shots,
-            action=json.dumps({"braketSchemaHeader": OPENQASM_HEADER,
-                               "source": program_source(program), "inputs": {}}),
-            deviceParameters=json.dumps({}), outputS3Bucket=s3_bucket,
-            outputS3KeyPrefix=s3_prefix, clientToken=client_token or str(uuid.uuid4()),
-            **options)
+        request = create_task_request(device_arn, program_source(program), shots,
+                                      s3_bucket=s3_bucket, s3_prefix=s3_prefix, tags=tags,
+                                      client_token=client_token)
+        answer = await self._call("create_quantum_task", **request)
         return QuantumTask(self, str(answer["quantumTaskArn"]))
 
     async def task(self, arn: str) -> TaskInfo:
