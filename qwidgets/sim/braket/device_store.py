@@ -53,15 +53,12 @@ class TaskStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store._lock:
-            if store._conn is None:
-                raise RuntimeError("the store is closed")
-            store._conn.executescript(_SCHEMA)
+        store.install(_SCHEMA)
 
     def add(self, ns: str, task: NewTask) -> tuple[dict[str, Any], bool]:
         """Insert a CREATED task; a repeated ``client_token`` returns the first task instead
         (``(row, False)``), which is how boto3's automatic clientToken makes retries safe."""
-        with self.store._tx() as conn:
+        with self.store.transaction() as conn:
             row = conn.execute(f"SELECT {_COLUMNS} FROM braket_tasks WHERE ns=? AND "
                                "client_token=?", (ns, task.client_token)).fetchone()
             if row is not None:
@@ -79,18 +76,18 @@ class TaskStore:
         return found, True
 
     def get(self, ns: str, arn: str) -> dict[str, Any] | None:
-        row = self.store._one(f"SELECT {_COLUMNS} FROM braket_tasks WHERE ns=? AND arn=?",
-                              (ns, arn))
+        row = self.store.first(f"SELECT {_COLUMNS} FROM braket_tasks WHERE ns=? AND arn=?",
+                               (ns, arn))
         return None if row is None else _row(row)
 
     def by_output(self, ns: str, bucket: str, directory: str) -> dict[str, Any] | None:
         """The task whose results live in ``s3://bucket/directory/``."""
-        row = self.store._one(f"SELECT {_COLUMNS} FROM braket_tasks WHERE ns=? AND "
-                              "output_bucket=? AND output_directory=?", (ns, bucket, directory))
+        row = self.store.first(f"SELECT {_COLUMNS} FROM braket_tasks WHERE ns=? AND "
+                               "output_bucket=? AND output_directory=?", (ns, bucket, directory))
         return None if row is None else _row(row)
 
     def owner(self, arn: str) -> str | None:
-        row = self.store._one("SELECT ns FROM braket_tasks WHERE arn=?", (arn,))
+        row = self.store.first("SELECT ns FROM braket_tasks WHERE arn=?", (arn,))
         return None if row is None else str(row["ns"])
 
     def search(self, ns: str, *, statuses: tuple[str, ...] | None = None,
@@ -115,26 +112,18 @@ class TaskStore:
         if after_rowid:
             where.append("rowid<?")
             args.append(after_rowid)
-        with self.store._lock:
-            conn = self.store._conn
-            if conn is None:
-                raise RuntimeError("the store is closed")
-            rows = conn.execute(
-                f"SELECT rowid, {_COLUMNS} FROM braket_tasks WHERE {' AND '.join(where)} "
-                "ORDER BY rowid DESC LIMIT ?", (*args, limit + 1)).fetchall()
+        rows = self.store.fetch(
+            f"SELECT rowid, {_COLUMNS} FROM braket_tasks WHERE {' AND '.join(where)} "
+            "ORDER BY rowid DESC LIMIT ?", (*args, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
         return [_row(r) for r in rows], (int(rows[-1]["rowid"]) if more and rows else None)
 
     def unfinished(self) -> list[tuple[str, dict[str, Any]]]:
         """``(ns, row)`` of every task a previous server left waiting or running, oldest first."""
-        with self.store._lock:
-            conn = self.store._conn
-            if conn is None:
-                raise RuntimeError("the store is closed")
-            rows = conn.execute(
-                f"SELECT ns, {_COLUMNS} FROM braket_tasks WHERE status IN "
-                f"({','.join('?' * len(UNFINISHED))}) ORDER BY created", UNFINISHED).fetchall()
+        rows = self.store.fetch(
+            f"SELECT ns, {_COLUMNS} FROM braket_tasks WHERE status IN "
+            f"({','.join('?' * len(UNFINISHED))}) ORDER BY created", UNFINISHED)
         return [(str(r["ns"]), _row(r)) for r in rows]
 
     def move(self, ns: str, arn: str, status: str, *, when: tuple[str, ...],
@@ -157,9 +146,10 @@ class TaskStore:
             sets.append("result=?")
             args.append(json.dumps(result))
         marks = ",".join("?" * len(when))
-        changed = self.store._run(
-            f"UPDATE braket_tasks SET {', '.join(sets)} WHERE ns=? AND arn=? "
-            f"AND status IN ({marks})", (*args, ns, arn, *when))
+        with self.store.transaction() as conn:
+            changed = conn.execute(
+                f"UPDATE braket_tasks SET {', '.join(sets)} WHERE ns=? AND arn=? "
+                f"AND status IN ({marks})", (*args, ns, arn, *when)).rowcount
         return changed > 0
 
 

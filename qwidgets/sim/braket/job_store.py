@@ -42,24 +42,21 @@ class JobExistsError(Exception):
 class JobStore:
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        store.install(_SCHEMA)
 
     # ------------------------------------------------------------ reads
 
     def job(self, arn: str, ns: str | None = None) -> dict[str, Any] | None:
         """The job, only if it belongs to ``ns`` (when given)."""
-        rows = self.store.fetch(f"SELECT {_COLUMNS} FROM hybrid_jobs WHERE arn=?", (arn,))
-        if not rows or (ns is not None and rows[0]["ns"] != ns):
+        row = self.store.first(f"SELECT {_COLUMNS} FROM hybrid_jobs WHERE arn=?", (arn,))
+        if row is None or (ns is not None and row["ns"] != ns):
             return None
-        return _decode(rows[0])
+        return _decode(row)
 
     def by_client_token(self, ns: str, token: str) -> dict[str, Any] | None:
-        rows = self.store.fetch(f"SELECT {_COLUMNS} FROM hybrid_jobs WHERE ns=? AND "
-                                "client_token=?", (ns, token))
-        return _decode(rows[0]) if rows else None
+        row = self.store.first(f"SELECT {_COLUMNS} FROM hybrid_jobs WHERE ns=? AND "
+                               "client_token=?", (ns, token))
+        return None if row is None else _decode(row)
 
     def events(self, arn: str, limit: int = MAX_EVENTS) -> list[dict[str, Any]]:
         """The latest ``limit`` events, oldest first."""

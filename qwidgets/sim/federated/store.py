@@ -44,42 +44,48 @@ from qwidgets.sim.federated.aggregation import (
 )
 from qwidgets.sim.server.store import Store
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS fl_models (
-        ns TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, rule TEXT NOT NULL,
-        signature TEXT, score_key TEXT NOT NULL, created REAL NOT NULL, next_due REAL,
-        PRIMARY KEY (ns, id))""",
-    "CREATE INDEX IF NOT EXISTS fl_models_due ON fl_models (next_due)",
-    """CREATE TABLE IF NOT EXISTS fl_clients (
-        ns TEXT NOT NULL, model_id INTEGER NOT NULL, uuid TEXT NOT NULL,
-        registered REAL NOT NULL, last_seen REAL NOT NULL,
-        updates INTEGER NOT NULL DEFAULT 0, scores INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (ns, model_id, uuid))""",
-    """CREATE TABLE IF NOT EXISTS fl_updates (
-        ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL, client TEXT NOT NULL,
-        base_aggregate INTEGER, num_samples INTEGER, flat BLOB NOT NULL, created REAL NOT NULL,
-        aggregate_id INTEGER,
-        PRIMARY KEY (ns, id))""",
-    "CREATE INDEX IF NOT EXISTS fl_updates_pending ON fl_updates (ns, model_id, aggregate_id)",
-    """CREATE TABLE IF NOT EXISTS fl_aggregates (
-        ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL,
-        version INTEGER NOT NULL, parent INTEGER, result TEXT NOT NULL,
-        n_updates INTEGER NOT NULL, n_clients INTEGER NOT NULL, num_samples INTEGER,
-        trigger TEXT NOT NULL, created REAL NOT NULL,
-        validation_score REAL, metrics TEXT, n_scores INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (ns, id))""",
-    "CREATE INDEX IF NOT EXISTS fl_aggregates_model ON fl_aggregates (ns, model_id, id)",
-    """CREATE TABLE IF NOT EXISTS fl_scores (
-        ns TEXT NOT NULL, aggregate_id INTEGER NOT NULL, client TEXT NOT NULL,
-        results TEXT NOT NULL, created REAL NOT NULL,
-        PRIMARY KEY (ns, aggregate_id, client))""",
-    """CREATE TABLE IF NOT EXISTS fl_artifacts (
-        ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL,
-        version INTEGER NOT NULL, vals TEXT NOT NULL, aggregate_id INTEGER,
-        created REAL NOT NULL,
-        PRIMARY KEY (ns, id))""",
-    "CREATE INDEX IF NOT EXISTS fl_artifacts_model ON fl_artifacts (ns, model_id, id)",
-)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS fl_models (
+    ns TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, rule TEXT NOT NULL,
+    signature TEXT, score_key TEXT NOT NULL, created REAL NOT NULL, next_due REAL,
+    PRIMARY KEY (ns, id)
+);
+CREATE INDEX IF NOT EXISTS fl_models_due ON fl_models (next_due);
+CREATE TABLE IF NOT EXISTS fl_clients (
+    ns TEXT NOT NULL, model_id INTEGER NOT NULL, uuid TEXT NOT NULL,
+    registered REAL NOT NULL, last_seen REAL NOT NULL,
+    updates INTEGER NOT NULL DEFAULT 0, scores INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ns, model_id, uuid)
+);
+CREATE TABLE IF NOT EXISTS fl_updates (
+    ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL, client TEXT NOT NULL,
+    base_aggregate INTEGER, num_samples INTEGER, flat BLOB NOT NULL, created REAL NOT NULL,
+    aggregate_id INTEGER,
+    PRIMARY KEY (ns, id)
+);
+CREATE INDEX IF NOT EXISTS fl_updates_pending ON fl_updates (ns, model_id, aggregate_id);
+CREATE TABLE IF NOT EXISTS fl_aggregates (
+    ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL,
+    version INTEGER NOT NULL, parent INTEGER, result TEXT NOT NULL,
+    n_updates INTEGER NOT NULL, n_clients INTEGER NOT NULL, num_samples INTEGER,
+    trigger TEXT NOT NULL, created REAL NOT NULL,
+    validation_score REAL, metrics TEXT, n_scores INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (ns, id)
+);
+CREATE INDEX IF NOT EXISTS fl_aggregates_model ON fl_aggregates (ns, model_id, id);
+CREATE TABLE IF NOT EXISTS fl_scores (
+    ns TEXT NOT NULL, aggregate_id INTEGER NOT NULL, client TEXT NOT NULL,
+    results TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (ns, aggregate_id, client)
+);
+CREATE TABLE IF NOT EXISTS fl_artifacts (
+    ns TEXT NOT NULL, id INTEGER NOT NULL, model_id INTEGER NOT NULL,
+    version INTEGER NOT NULL, vals TEXT NOT NULL, aggregate_id INTEGER,
+    created REAL NOT NULL,
+    PRIMARY KEY (ns, id)
+);
+CREATE INDEX IF NOT EXISTS fl_artifacts_model ON fl_artifacts (ns, model_id, id);
+"""
 
 _AGGREGATE_COLUMNS = ("id, model_id, version, parent, n_updates, n_clients, num_samples, "
                       "trigger, created, validation_score, metrics, n_scores")
@@ -101,9 +107,7 @@ class FederatedService:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.clock = clock
-        with store.transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        store.install(_SCHEMA)
 
     # ------------------------------------------------------------ models
 
@@ -149,13 +153,13 @@ class FederatedService:
                 else max(0.0, row["next_due"] - self.clock())}
 
     def _model_row(self, ns: str, model_id: int) -> sqlite3.Row:
-        rows = self.store.fetch("SELECT * FROM fl_models WHERE ns=? AND id=?", (ns, model_id))
-        if not rows:
+        row = self.store.first("SELECT * FROM fl_models WHERE ns=? AND id=?", (ns, model_id))
+        if row is None:
             raise FederatedNotFoundError(
                 "federated_model", model_id, "federated model",
                 "create it first (POST /api/v1/federated/models/) and use the id it returns; "
                 "a model is only visible to the token that created it")
-        return rows[0]
+        return row
 
     # ------------------------------------------------------------ clients
 
@@ -334,13 +338,13 @@ class FederatedService:
     def aggregate_row(self, ns: str, model_id: int, aggregate_id: int, *,
                       values: bool = True) -> dict[str, Any]:
         columns = _AGGREGATE_COLUMNS + (", result" if values else "")
-        rows = self.store.fetch(f"SELECT {columns} FROM fl_aggregates WHERE ns=? AND "
-                                "model_id=? AND id=?", (ns, model_id, aggregate_id))
-        if not rows:
+        row = self.store.first(f"SELECT {columns} FROM fl_aggregates WHERE ns=? AND "
+                               "model_id=? AND id=?", (ns, model_id, aggregate_id))
+        if row is None:
             raise FederatedNotFoundError(
                 "aggregate", aggregate_id, f"aggregate of federated model {model_id}",
                 "use an aggregate id from get_latest_aggregate or the aggregates list")
-        return _aggregate_view(rows[0], values)
+        return _aggregate_view(row, values)
 
     def aggregates(self, ns: str, model_id: int, *, after: int = 0, limit: int = 100,
                    values: bool = False) -> list[dict[str, Any]]:
@@ -372,12 +376,11 @@ class FederatedService:
 
     def _artifact(self, ns: str, model_id: int) -> dict[str, Any] | None:
         self._model_row(ns, model_id)
-        rows = self.store.fetch(
+        r = self.store.first(
             "SELECT id, model_id, version, vals, aggregate_id, created FROM fl_artifacts "
             "WHERE ns=? AND model_id=? ORDER BY id DESC LIMIT 1", (ns, model_id))
-        if not rows:
+        if r is None:
             return None
-        r = rows[0]
         return {"id": r["id"], "values": json.loads(r["vals"]), "version": r["version"],
                 "created_on": iso(r["created"]), "federated_model": r["model_id"],
                 "aggregate": r["aggregate_id"], "created": r["created"]}

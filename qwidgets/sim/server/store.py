@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,35 +104,57 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self.install(_SCHEMA)
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
-    # ------------------------------------------------------------ plumbing
+    # ------------------------------------------------------------ queries
+    # The one way in for every table of this file, the qcog ones here and those other modules
+    # keep (``braket.device_store``, ``braket.job_store``, ``federated.store``): one lock, one
+    # connection, one WAL.
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._conn is None:
                 raise RuntimeError("the store is closed")
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            yield self._conn
 
-    def _one(self, sql: str, args: tuple[Any, ...]) -> sqlite3.Row | None:
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError("the store is closed")
-            row: sqlite3.Row | None = self._conn.execute(sql, args).fetchone()
+    def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """The rows of one read statement, run under the store's lock."""
+        with self._connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def first(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        """The first row of one read statement (None if there is none)."""
+        with self._connection() as conn:
+            row: sqlite3.Row | None = conn.execute(sql, args).fetchone()
             return row
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``), committed when the block ends and rolled
+        back if it raises. The store's lock is held throughout, so no read in another thread
+        sees it half done."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def install(self, schema: str) -> None:
+        """Create the tables and indexes of ``schema`` (``;``-separated ``IF NOT EXISTS``
+        statements) in one transaction: a module's tables appear together or not at all."""
+        with self.transaction() as conn:
+            for statement in _statements(schema):
+                conn.execute(statement)
+
     def _run(self, sql: str, args: tuple[Any, ...]) -> int:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             return conn.execute(sql, args).rowcount
 
     def close(self) -> None:
@@ -146,19 +168,6 @@ class Store:
     @property
     def closed(self) -> bool:
         return self._conn is None
-
-    # ------------------------------------------------------------ tables of other modules
-
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A write transaction on the shared connection, for modules that keep their own
-        tables in this file (``job_store``): one lock, one file, one WAL."""
-        return self._tx()
-
-    def fetch(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError("the store is closed")
-            return self._conn.execute(sql, args).fetchall()
 
     # ------------------------------------------------------------ datasets
 
@@ -177,7 +186,7 @@ class Store:
         return found
 
     def dataset(self, ns: str, guid: str) -> dict[str, Any] | None:
-        row = self._one(
+        row = self.first(
             "SELECT guid, format, source, project_guid, name, n_rows, columns FROM datasets "
             "WHERE ns=? AND guid=?", (ns, guid))
         if row is None:
@@ -187,7 +196,7 @@ class Store:
         return out
 
     def dataset_csv(self, ns: str, guid: str) -> tuple[str, list[int]] | None:
-        row = self._one("SELECT csv, indexing FROM datasets WHERE ns=? AND guid=?", (ns, guid))
+        row = self.first("SELECT csv, indexing FROM datasets WHERE ns=? AND guid=?", (ns, guid))
         if row is None:
             return None
         return bytes(row["csv"]).decode(), json.loads(row["indexing"])
@@ -202,7 +211,7 @@ class Store:
         return {"guid": guid, "model": model, "parameters": parameters}
 
     def training_parameters(self, ns: str, guid: str) -> dict[str, Any] | None:
-        row = self._one("SELECT guid, model, parameters FROM training_parameters "
+        row = self.first("SELECT guid, model, parameters FROM training_parameters "
                         "WHERE ns=? AND guid=?", (ns, guid))
         if row is None:
             return None
@@ -230,7 +239,7 @@ class Store:
         with self._lock:  # the read and the fill in one hold: no write can land in between
             cached = self._models.get((ns, guid))
             if cached is None:
-                row = self._one(f"SELECT {_MODEL_COLUMNS} FROM models WHERE ns=? AND guid=?",
+                row = self.first(f"SELECT {_MODEL_COLUMNS} FROM models WHERE ns=? AND guid=?",
                                 (ns, guid))
                 if row is None:
                     return None
@@ -251,12 +260,8 @@ class Store:
 
     def active_models(self) -> list[tuple[str, str, str]]:
         """``(ns, guid, status)`` of every model a previous server left unfinished."""
-        with self._lock:
-            if self._conn is None:
-                raise RuntimeError("the store is closed")
-            rows = self._conn.execute(
-                "SELECT ns, guid, status FROM models WHERE status IN "
-                "('pending', 'processing', 'cancelled_pending') ORDER BY created").fetchall()
+        rows = self.fetch("SELECT ns, guid, status FROM models WHERE status IN "
+                          "('pending', 'processing', 'cancelled_pending') ORDER BY created")
         return [(r["ns"], r["guid"], r["status"]) for r in rows]
 
     def set_status(self, ns: str, guid: str, status: str, *, when: tuple[str, ...],
@@ -274,7 +279,7 @@ class Store:
 
     def start_attempt(self, ns: str, guid: str) -> int | None:
         """Mark a pending model processing; return its attempt number, None if not pending."""
-        with self._tx() as conn:  # holds the store lock: no read refills the row meanwhile
+        with self.transaction() as conn:  # holds the store lock: no read refills the row meanwhile
             self._models.pop((ns, guid), None)
             changed = conn.execute(
                 "UPDATE models SET status='processing', attempts=attempts+1, updated=? "
@@ -306,7 +311,7 @@ class Store:
                           "WHERE ns=? AND guid=?", (blob, json.dumps(loss), time.time(), ns, guid))
 
     def checkpoint(self, ns: str, guid: str) -> bytes | None:
-        row = self._one("SELECT checkpoint FROM models WHERE ns=? AND guid=?", (ns, guid))
+        row = self.first("SELECT checkpoint FROM models WHERE ns=? AND guid=?", (ns, guid))
         return None if row is None or row["checkpoint"] is None else bytes(row["checkpoint"])
 
     def complete(self, ns: str, guid: str, weights: bytes, loss: list[list[float]]) -> bool:
@@ -320,13 +325,13 @@ class Store:
         return changed > 0
 
     def weights(self, ns: str, guid: str) -> bytes | None:
-        row = self._one("SELECT weights FROM models WHERE ns=? AND guid=?", (ns, guid))
+        row = self.first("SELECT weights FROM models WHERE ns=? AND guid=?", (ns, guid))
         return None if row is None or row["weights"] is None else bytes(row["weights"])
 
     # ------------------------------------------------------------ idempotency
 
     def stored_response(self, ns: str, key: str) -> StoredResponse | None:
-        row = self._one("SELECT fingerprint, status, content_type, body FROM idempotency "
+        row = self.first("SELECT fingerprint, status, content_type, body FROM idempotency "
                         "WHERE ns=? AND key=? AND created>?",
                         (ns, key, time.time() - IDEMPOTENCY_TTL_S))
         if row is None:
@@ -336,8 +341,22 @@ class Store:
 
     def store_response(self, ns: str, key: str, response: StoredResponse) -> None:
         now = time.time()
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("DELETE FROM idempotency WHERE created<=?", (now - IDEMPOTENCY_TTL_S,))
             conn.execute("INSERT OR REPLACE INTO idempotency VALUES (?,?,?,?,?,?,?)",
                          (ns, key, response.fingerprint, response.status,
                           response.content_type, response.body, now))
+
+
+def _statements(schema: str) -> Iterator[str]:
+    """The statements of a ``;``-separated script; a ``;`` inside a string or a trigger body
+    does not end one (``sqlite3.complete_statement`` decides)."""
+    pending = ""
+    for piece in schema.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                yield pending.strip()
+            pending = ""
+    if pending.strip(" \t\n;"):
+        yield pending.strip()
