@@ -29,8 +29,8 @@ from qwidgets.protocol.braket_queues import depth_string, no_position_message, p
 from qwidgets.protocol.sigv4 import access_key_id, sign_request
 from qwidgets.sim.braket import circuits
 from qwidgets.sim.braket.catalog import DeviceSpec, QueueShape, default_catalog
-from qwidgets.sim.braket.device_routes import RUNTIME
 from qwidgets.sim.braket.queues import DeviceQueues, ManualClock
+from qwidgets.sim.braket.runtime import RUNTIME
 from qwidgets.sim.server.app import make_app
 
 TOKEN = "device-token-alpha"
@@ -574,10 +574,10 @@ async def test_a_queued_task_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_positions_stay_exact_through_arrivals_services_and_cancels() -> None:
-    from qwidgets.sim.braket.queues import _Line
+    from qwidgets.sim.braket.queues import Line
 
     rng = np.random.default_rng(4)
-    line = _Line()
+    line = Line()
     waiting: list[str] = []
     for step in range(3000):
         action = rng.integers(4)

@@ -75,6 +75,12 @@ class BraketKeys:
         return found
 
 
+def account_id(ns: str) -> str:
+    """A stable 12-digit account id per namespace: the ARNs of a caller's quantum tasks and
+    hybrid jobs need one, and share it."""
+    return f"{int(ns[:12], 16) % 10**12:012d}"
+
+
 KEYS = web.AppKey("qwidgets_braket_keys", BraketKeys)
 CALLER: Any = web.RequestKey("qwidgets_braket_caller", Caller) if hasattr(
     web, "RequestKey") else "qwidgets_braket_caller"

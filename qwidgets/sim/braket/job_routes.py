@@ -28,11 +28,11 @@ from qwidgets.protocol.hybrid_jobs import (
     dataset_guid,
     validate_create_job,
 )
-from qwidgets.sim.braket.auth import CALLER, authenticated
-from qwidgets.sim.braket.device_routes import RUNTIME, _account
+from qwidgets.sim.braket.auth import CALLER, account_id, authenticated
 from qwidgets.sim.braket.job_runner import JobRunner
 from qwidgets.sim.braket.job_store import JobExistsError
 from qwidgets.sim.braket.queues import QueueEvent
+from qwidgets.sim.braket.runtime import RUNTIME
 from qwidgets.sim.braket.wire import BraketError, epoch, field, invalid, json_body, path_arn
 from qwidgets.sim.server.middleware import NS
 from qwidgets.sim.server.store import Store
@@ -51,7 +51,7 @@ MAX_SEARCH_RESULTS = 100
 
 
 def setup(app: web.Application, store: Store, *, workers: int = 2) -> None:
-    """Register the routes and the job runner, after ``routes_braket_devices.setup``: jobs wait
+    """Register the routes and the job runner, after ``device_routes.setup``: jobs wait
     in ``app[RUNTIME]``'s device queues (looked up when the app starts, so a test may replace
     the runtime before)."""
     runtime = app[RUNTIME]
@@ -85,7 +85,7 @@ def setup(app: web.Application, store: Store, *, workers: int = 2) -> None:
 
 def job_arn(ns: str, region: str, name: str) -> str:
     """In the caller's account, the same one as its quantum tasks."""
-    return f"arn:aws:braket:{region}:{_account(ns)}:job/{name}"
+    return f"arn:aws:braket:{region}:{account_id(ns)}:job/{name}"
 
 
 # ---------------------------------------------------------------- handlers

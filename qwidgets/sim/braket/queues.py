@@ -73,7 +73,7 @@ class Depth:
     running_jobs: int
 
 
-class _Line:
+class Line:
     """A FIFO of anonymous blocks ``[count, None]`` and your items ``[1, id]``.
 
     Positions are found without walking the line (a dashboard asks for hundreds of them per
@@ -153,8 +153,8 @@ class _Job:
 @dataclass
 class _Device:
     spec: DeviceSpec
-    lines: dict[tuple[Kind, Priority], _Line] = field(default_factory=lambda: {
-        ("task", "Normal"): _Line(), ("task", "Priority"): _Line(), ("job", "Normal"): _Line()})
+    lines: dict[tuple[Kind, Priority], Line] = field(default_factory=lambda: {
+        ("task", "Normal"): Line(), ("task", "Priority"): Line(), ("job", "Normal"): Line()})
     credit: float = 0.0
     half_credit: float = 0.0
     running: list[_Job] = field(default_factory=list)

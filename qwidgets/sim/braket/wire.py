@@ -19,6 +19,8 @@ from qwidgets.errors import ValidationError
 
 log = logging.getLogger("qwidgets.sim.braket")
 
+MAX_RESULTS = 100  # the most one page of SearchDevices or SearchQuantumTasks holds
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -111,3 +113,19 @@ def epoch(value: float | None) -> float | None:
     """Timestamps travel as epoch seconds, rest-json's default format."""
     return None if value is None else round(float(value), 3)
 
+
+
+def max_results(body: Mapping[str, Any]) -> int:
+    """A search's ``maxResults``: 1 to ``MAX_RESULTS``, the service's bounds."""
+    limit = field(body, "maxResults", int, required=False, default=MAX_RESULTS)
+    if not 1 <= limit <= MAX_RESULTS:
+        raise invalid(f"maxResults must be between 1 and {MAX_RESULTS}, got {limit}")
+    return int(limit)
+
+
+def next_token(body: Mapping[str, Any]) -> int:
+    """A search's ``nextToken``: the decimal cursor an earlier page answered (0: the start)."""
+    token = field(body, "nextToken", str, required=False, default="0")
+    if not token.isdigit():
+        raise invalid(f"nextToken {token!r} is not one this server issued")
+    return int(token)
