@@ -33,15 +33,9 @@ if TYPE_CHECKING:
         WebClient,
         simulate_clients,
     )
-    from qwidgets.client.pipeline.runner import (
-        Action,
-        ActionState,
-        Event,
-        EventHandler,
-        FunctionAction,
-        Pipeline,
-        PipelineStopped,
-    )
+    from qwidgets.client.pipeline.action import Action, FunctionAction
+    from qwidgets.client.pipeline.events import ActionState, Event, EventHandler, PipelineStopped
+    from qwidgets.client.pipeline.runner import Pipeline
     from qwidgets.client.pipeline.training import TrainingPipeline
     from qwidgets.client.qcog.client import AsyncQcogClient
     from qwidgets.client.qcog.parameters import (
@@ -123,8 +117,9 @@ _WHERE = {
     "QcogClient": "qcog.sync",
     "RetryPolicy": "retry",
     "TrainingPipeline": "pipeline.training",
-    **dict.fromkeys(("Action", "ActionState", "Event", "EventHandler", "FunctionAction",
-                     "Pipeline", "PipelineStopped"), "pipeline.runner"),
+    **dict.fromkeys(("Action", "FunctionAction"), "pipeline.action"),
+    **dict.fromkeys(("ActionState", "Event", "EventHandler", "PipelineStopped"), "pipeline.events"),
+    "Pipeline": "pipeline.runner",
     **dict.fromkeys((n for n in __all__ if n.endswith("Parameters") or n == "EmptyDictionary"),
                     "qcog.parameters"),
     **dict.fromkeys((n for n in __all__ if n.endswith("Error")), "errors"),

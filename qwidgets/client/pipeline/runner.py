@@ -19,19 +19,24 @@ a running action needs to be picked up again, such as a model guid) to a small J
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-import inspect
-import logging
-import time
-import warnings
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from qwidgets.client.errors import UsageError
+from qwidgets.client.pipeline.action import Action, FunctionAction
+from qwidgets.client.pipeline.events import (
+    FINAL_STATES,
+    INTERRUPTED,
+    NOT_STARTED,
+    ActionState,
+    Event,
+    EventHandler,
+    HandlerLike,
+    HandlerSet,
+    PipelineStopped,
+)
 from qwidgets.client.pipeline.state import (
     check_name,
     checkpoint_body,
@@ -40,349 +45,16 @@ from qwidgets.client.pipeline.state import (
     read_checkpoint,
     write_json,
 )
-from qwidgets.errors import QwidgetsWarning, TrainingCancelled, ValidationError
+from qwidgets.errors import ValidationError
 
-log = logging.getLogger(__name__)
+# What this module has always offered; actions and events live in modules of their own.
+__all__ = [
+    "FINAL_STATES", "MAX_EVENTS", "Action", "ActionState", "Event", "EventHandler",
+    "FunctionAction", "HandlerLike", "Pipeline", "PipelineStopped",
+]
 
-NOT_STARTED = "NotStarted"
-INTERRUPTED = "Interrupted"
 # The pipeline keeps this many recent events; a widget shows a window of them.
 MAX_EVENTS = 5000
-
-
-class ActionState(str, enum.Enum):
-    Preceding = "Preceding"
-    Running = "Running"
-    Done = "Done"
-    Error = "Error"
-    Stopped = "Stopped"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-FINAL_STATES = frozenset({ActionState.Done, ActionState.Error, ActionState.Stopped})
-
-
-@dataclass(frozen=True)
-class Event:
-    """One step of an action (``action`` its name) or of the pipeline (``action`` None)."""
-
-    action: str | None
-    state: ActionState
-    status: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-    timestamp: float = field(default_factory=time.time)
-    pipeline: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "state": self.state.value, "status": self.status,
-                "data": json_safe(dict(self.data)), "timestamp": self.timestamp,
-                "pipeline": self.pipeline}
-
-
-class PipelineStopped(TrainingCancelled):
-    """The pipeline (or one action) ended because ``stop()`` was called."""
-
-    def __init__(self, pipeline: str | None, action: str | None) -> None:
-        self.pipeline = pipeline
-        self.action = action
-        where = f" during {action}" if action else ""
-        super().__init__(f"pipeline {pipeline or ''} stopped{where}; resume() continues "
-                         "from the last completed action".replace("  ", " "))
-
-
-class EventHandler:
-    """Receives events: subclass and override ``dispatch``, or wrap a function:
-    ``EventHandler(print)``. ``dispatch`` may return an awaitable (run as a task)."""
-
-    def __init__(self, function: Callable[[Event], Any] | None = None) -> None:
-        self._function = function
-
-    def dispatch(self, event: Event) -> Any:
-        if self._function is None:
-            raise NotImplementedError("override dispatch(event) or pass a function")
-        return self._function(event)
-
-    def __repr__(self) -> str:
-        inner = getattr(self._function, "__qualname__", "") if self._function else ""
-        return f"{type(self).__name__}({inner})"
-
-
-HandlerLike = EventHandler | Callable[[Event], Any]
-
-
-class _Handlers:
-    """An ordered set of handlers. One that raises is reported, never allowed to break the
-    work it observes; an async one runs as a task kept here until it ends."""
-
-    def __init__(self) -> None:
-        self._items: list[HandlerLike] = []
-        self._tasks: set[asyncio.Future[Any]] = set()
-
-    def add(self, handler: HandlerLike) -> HandlerLike:
-        if not isinstance(handler, EventHandler) and not callable(handler):
-            raise ValidationError("handler", handler, "must be an EventHandler or a function "
-                                  "taking one Event", "e.g. pipeline.add_handler(print)")
-        if handler not in self._items:
-            self._items.append(handler)
-        return handler
-
-    def remove(self, handler: HandlerLike) -> None:
-        with contextlib.suppress(ValueError):
-            self._items.remove(handler)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def call(self, event: Event) -> None:
-        for handler in list(self._items):
-            function = handler.dispatch if isinstance(handler, EventHandler) else handler
-            try:
-                result = function(event)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    self._tasks.add(task)
-                    task.add_done_callback(self._finished)
-            except Exception as exc:
-                _report(handler, exc)
-
-    def _finished(self, task: asyncio.Future[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _report(task, task.exception())
-
-
-def _report(handler: Any, exc: BaseException | None) -> None:
-    log.error("event handler %r raised %r", handler, exc)
-    warnings.warn(f"event handler {handler!r} raised {type(exc).__name__}: {exc}",
-                  QwidgetsWarning, stacklevel=3)
-
-
-# ---------------------------------------------------------------- actions
-
-
-class Action:
-    """One step of a pipeline. Subclasses override ``execute(input) -> output`` and, when
-    stopping must undo something outside this process, ``on_stop()``.
-
-    Inside ``execute``: ``report(status, **data)`` tells progress (a Running event) and
-    ``remember(**progress)`` records what a resume needs (written to the checkpoint at once).
-    ``statuses`` names the status string of each state (``{ActionState.Done: "Loaded"}``).
-    """
-
-    statuses: ClassVar[Mapping[ActionState, str]] = {}
-    default_name: ClassVar[str] = ""
-    # How long on_stop may take before the action is marked Stopped anyway.
-    stop_timeout: ClassVar[float] = 60.0
-
-    def __init__(self, name: str | None = None) -> None:
-        self.name = check_name(name or self.default_name or type(self).__name__, "name")
-        self._handlers = _Handlers()
-        self._pipeline: Pipeline | None = None
-        self._body: asyncio.Future[Any] | None = None
-        self._stop_requested = False
-        self.reset()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} {self.state or NOT_STARTED}: {self.status}>"
-
-    # ------------------------------------------------------------ what it is now
-
-    @property
-    def state(self) -> ActionState | None:
-        """None before it first runs."""
-        return self._state
-
-    @property
-    def status(self) -> str:
-        return self._status
-
-    @property
-    def data(self) -> dict[str, Any]:
-        """The data of its latest event."""
-        return dict(self._data)
-
-    @property
-    def running(self) -> bool:
-        return self._body is not None
-
-    @property
-    def pipeline(self) -> Pipeline | None:
-        return self._pipeline
-
-    def reset(self, *, keep_progress: bool = False) -> None:
-        if self.running:
-            raise UsageError(f"action {self.name} is running; stop it first")
-        self._state: ActionState | None = None
-        self._status = NOT_STARTED
-        self._data: dict[str, Any] = {}
-        self.output: Any = None
-        self.record: Any = None
-        self.error: BaseException | None = None
-        self.started: float | None = None
-        self.finished: float | None = None
-        if not keep_progress:
-            self.progress: dict[str, Any] = {}
-
-    # ------------------------------------------------------------ handlers
-
-    def add_handler(self, handler: HandlerLike) -> HandlerLike:
-        """``handler(event)`` is called for this action's events only."""
-        return self._handlers.add(handler)
-
-    def remove_handler(self, handler: HandlerLike) -> None:
-        self._handlers.remove(handler)
-
-    # ------------------------------------------------------------ to override
-
-    async def execute(self, input: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.execute(input) is not implemented")
-
-    async def on_stop(self) -> Mapping[str, Any]:
-        """Undo what outlives the cancelled ``execute`` (a server-side job); returns data for
-        the Stopped event."""
-        return {}
-
-    def to_record(self, output: Any) -> Any:
-        """What the checkpoint keeps of the output (JSON); ``from_record`` rebuilds it."""
-        return output
-
-    def from_record(self, record: Any) -> Any:
-        return record
-
-    def done_data(self, output: Any) -> Mapping[str, Any]:
-        return {}
-
-    def error_data(self, exc: BaseException) -> Mapping[str, Any]:
-        data: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__}
-        reason = getattr(exc, "reason", None)
-        if reason:
-            data["reason"] = reason
-        return data
-
-    def status_for(self, state: ActionState) -> str:
-        return self.statuses.get(state, state.value)
-
-    # ------------------------------------------------------------ used by execute
-
-    def report(self, status: str | None = None, **data: Any) -> None:
-        """A Running event (progress); repeated statuses are fine, each is an event."""
-        self._emit(ActionState.Running, status or self.status_for(ActionState.Running), data)
-
-    def remember(self, **progress: Any) -> None:
-        """Keep what a resume needs (``model_guid=...``); saved to the checkpoint now."""
-        self.progress.update(json_safe(progress))
-        if self._pipeline is not None:
-            self._pipeline.save()
-
-    # ------------------------------------------------------------ running
-
-    async def run(self, input: Any = None) -> Any:
-        """Run ``execute`` as a child task, so ``stop()`` can cancel it mid-way."""
-        if self.running:
-            raise UsageError(f"action {self.name} is already running")
-        self._stop_requested = False
-        self.error = None
-        self.started, self.finished = time.time(), None
-        self._emit(ActionState.Preceding, self.status_for(ActionState.Preceding), {})
-        body = asyncio.ensure_future(self.execute(input))
-        self._body = body
-        try:
-            output = await body
-        except (asyncio.CancelledError, TrainingCancelled) as exc:
-            # stop() cancelled the body, the enclosing task was cancelled, or the work was
-            # cancelled elsewhere (a server-side cancel): all end Stopped.
-            body.cancel()
-            await asyncio.wait([body])
-            data = await self._stopped_data()
-            self.finished = time.time()
-            self._body = None
-            self._emit(ActionState.Stopped, self.status_for(ActionState.Stopped), data)
-            if isinstance(exc, asyncio.CancelledError) and not self._stop_requested:
-                raise
-            stopped = PipelineStopped(self._pipeline.name if self._pipeline else None,
-                                      self.name)
-            self.error = stopped
-            raise stopped from (exc if isinstance(exc, TrainingCancelled) else None)
-        except Exception as exc:
-            self.error = exc
-            self.finished = time.time()
-            self._body = None
-            self._emit(ActionState.Error, self.status_for(ActionState.Error),
-                       self.error_data(exc))
-            raise
-        self._body = None
-        self.output = output
-        self.record = json_safe(self.to_record(output))
-        self.finished = time.time()
-        self._emit(ActionState.Done, self.status_for(ActionState.Done),
-                   {**self.done_data(output), "elapsed": self.finished - self.started})
-        return output
-
-    def stop(self) -> bool:
-        """Cancel the running ``execute`` (then ``on_stop`` runs); False if not running."""
-        if self._body is None or self._body.done():
-            return False
-        self._stop_requested = True
-        self._body.cancel()
-        return True
-
-    async def _stopped_data(self) -> dict[str, Any]:
-        try:
-            return dict(await asyncio.wait_for(self.on_stop(), self.stop_timeout))
-        except asyncio.TimeoutError:
-            return {"error": f"on_stop took more than {self.stop_timeout} s"}
-        except Exception as exc:
-            log.exception("on_stop of %s failed", self.name)
-            return {"error": f"on_stop failed: {type(exc).__name__}: {exc}"}
-
-    def _emit(self, state: ActionState, status: str, data: Mapping[str, Any]) -> None:
-        self._state, self._status, self._data = state, status, dict(data)
-        event = Event(self.name, state, status, self._data,
-                      pipeline=self._pipeline.name if self._pipeline else None)
-        self._handlers.call(event)
-        if self._pipeline is not None:
-            self._pipeline._receive(event)
-
-    def _restore(self, entry: Mapping[str, Any]) -> None:
-        """Take the state a checkpoint recorded (a running action becomes Interrupted)."""
-        self.reset()
-        self.progress = dict(entry.get("progress") or {})
-        state = entry.get("state")
-        if state == ActionState.Done.value:
-            self._state = ActionState.Done
-            self._status = str(entry.get("status") or self.status_for(ActionState.Done))
-            self.record = entry.get("record")
-            self.output = self.from_record(self.record)
-        elif state in (ActionState.Preceding.value, ActionState.Running.value):
-            self._state, self._status = ActionState.Stopped, INTERRUPTED
-        elif state in (ActionState.Error.value, ActionState.Stopped.value):
-            self._state, self._status = ActionState(state), str(entry.get("status") or state)
-        self._data = dict(entry.get("data") or {})
-
-    def _entry(self) -> dict[str, Any]:
-        return {"name": self.name, "state": self._state.value if self._state else None,
-                "status": self._status, "record": self.record if self._state is
-                ActionState.Done else None, "progress": self.progress,
-                "data": json_safe(self._data)}
-
-
-class FunctionAction(Action):
-    """An action made of an async (or plain) function of the previous output."""
-
-    def __init__(self, function: Callable[[Any], Any], name: str | None = None) -> None:
-        super().__init__(name or getattr(function, "__name__", None))
-        self._function = function
-
-    async def execute(self, input: Any) -> Any:
-        result = self._function(input)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-
-# ---------------------------------------------------------------- the pipeline
 
 
 class _Stopping:
@@ -415,15 +87,15 @@ class Pipeline:
             if names.count(action.name) > 1:
                 raise ValidationError("actions", names, "action names must be unique",
                                       "pass name=... to the actions")
-            if action._pipeline is not None:
+            if action.pipeline is not None:
                 raise ValidationError("actions", action.name, "this action already belongs to "
-                                      f"pipeline {action._pipeline.name}", "create a new one")
+                                      f"pipeline {action.pipeline.name}", "create a new one")
         self.actions = actions
         for action in actions:
-            action._pipeline = self
+            action.attach(self)
         self.checkpoint_path = self.resolve_checkpoint(self.name, checkpoint)
         self.events: deque[Event] = deque(maxlen=MAX_EVENTS)
-        self._handlers = _Handlers()
+        self._handlers = HandlerSet()
         for handler in handlers:
             self._handlers.add(handler)
         self._state: ActionState | None = None
@@ -600,8 +272,9 @@ class Pipeline:
 
     # ------------------------------------------------------------ events
 
-    def _receive(self, event: Event) -> None:
-        """An event of one of its actions: state first, checkpoint, then the handlers."""
+    def receive(self, event: Event) -> None:
+        """An event of one of its actions (they call this): state first, checkpoint, then the
+        handlers."""
         self._status = event.status
         self.events.append(event)
         self._event_count += 1
@@ -627,7 +300,7 @@ class Pipeline:
             return
         write_json(self.checkpoint_path, checkpoint_body(
             self.name, self.kind, self._state.value if self._state else None, self.config(),
-            [a._entry() for a in self.actions]))
+            [a.checkpoint_entry() for a in self.actions]))
 
     def restore(self, path: str | Path | None = None) -> Pipeline:
         """Take the progress recorded in a checkpoint (default: this pipeline's); then
@@ -644,7 +317,7 @@ class Pipeline:
                                   f"must list this pipeline's actions {names}",
                                   f"{where} was written by another pipeline")
         for action in self.actions:
-            action._restore(entries[action.name])
+            action.restore_entry(entries[action.name])
         stored = body.get("state")
         if stored == ActionState.Running.value:
             self._state, self._status = ActionState.Stopped, INTERRUPTED

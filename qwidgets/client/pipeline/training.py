@@ -37,7 +37,9 @@ from qwidgets.client.errors import (
     TrainingFailedError,
     UsageError,
 )
-from qwidgets.client.pipeline.runner import Action, ActionState, HandlerLike, Pipeline
+from qwidgets.client.pipeline.action import Action
+from qwidgets.client.pipeline.events import ActionState, HandlerLike
+from qwidgets.client.pipeline.runner import Pipeline
 from qwidgets.client.pipeline.state import (
     default_directory,
     json_safe,
