@@ -60,6 +60,12 @@ MAX_KEYS = 10_000
 MAX_METRICS = 64
 
 
+# The metric an aggregate's validation_score is the mean of, unless the model names another.
+# One name for every side: a model created with the defaults and participants reporting with
+# the defaults must meet, or the score stays empty while the clients do report.
+DEFAULT_SCORE_KEY = "score"
+
+
 MAX_SAMPLES = 10**12
 
 

@@ -361,7 +361,9 @@ def _svg(points: list[list[Any]], label: str, width: int = 320, height: int = 12
     """The score curve as inline SVG (numbers only, so nothing needs escaping but the label)."""
     values = [(float(v), float(s)) for v, s in points if s is not None]
     if not values:
-        return "<span class='qw-muted'>no validation scores yet</span>"
+        # say which metric: a model waiting for a key its clients never report stays empty
+        return ("<span class='qw-muted'>no validation scores yet (waiting for "
+                f"{escape(repr(label))} in the clients' validation results)</span>")
     xs, ys = [v for v, _ in values], [s for _, s in values]
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
     y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1

@@ -35,6 +35,7 @@ from qwidgets.client.http import HttpClient, Secret
 from qwidgets.client.loop_thread import LoopThread, close_at_exit, shared_loop
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.protocol.federated import (
+    DEFAULT_SCORE_KEY,
     check_client_uuid,
     check_id,
     check_name,
@@ -104,7 +105,7 @@ class AsyncFederatedClient:
     async def create_model(
         self, name: str, *, rule: str = "all_clients", aggregation: str = "mean",
         x_updates: int | None = None, period_s: float | None = None,
-        initial_artifact: Any = None, score_key: str = "score",
+        initial_artifact: Any = None, score_key: str = DEFAULT_SCORE_KEY,
     ) -> dict[str, Any]:
         """A federated model; ``rule``/``aggregation`` as in ``qwidgets.protocol.federated``.
         ``initial_artifact``: the starting weights clients download (fixes the structure)."""
@@ -434,7 +435,7 @@ async def simulate_clients(
         true_b = 0.5
         if federated_model_id is None:
             model = await fed.create_model(
-                "linear-regression-demo", aggregation=aggregation, score_key="r2",
+                "linear-regression-demo", aggregation=aggregation,
                 initial_artifact={"w": [0.0] * features, "b": 0.0})
             federated_model_id = int(model["id"])
         participants = []
@@ -500,7 +501,9 @@ async def _train_round(p: _Participant, steps: int, rate: float, timeout: float
     predicted = p.x_val @ w + b
     mse = float(np.mean((predicted - p.y_val) ** 2))
     r2 = 1.0 - mse / float(np.var(p.y_val)) if np.var(p.y_val) > 0 else 0.0
-    await p.web.send_val_results({"r2": r2, "mse": mse}, int(found["id"]))
+    # R² under the default key too: a model created with the defaults scores by it
+    await p.web.send_val_results({DEFAULT_SCORE_KEY: r2, "r2": r2, "mse": mse},
+                                 int(found["id"]))
     return int(found["id"]), r2
 
 
