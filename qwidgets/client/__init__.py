@@ -26,13 +26,9 @@ if TYPE_CHECKING:
         TrainingFailedError,
         UsageError,
     )
-    from qwidgets.client.federated.client import (
-        AsyncFederatedClient,
-        AsyncWebClient,
-        SimulationReport,
-        WebClient,
-        simulate_clients,
-    )
+    from qwidgets.client.federated.models import AsyncFederatedClient
+    from qwidgets.client.federated.participant import AsyncWebClient, WebClient
+    from qwidgets.client.federated.simulation import SimulationReport, simulate_clients
     from qwidgets.client.pipeline.action import Action, FunctionAction
     from qwidgets.client.pipeline.events import ActionState, Event, EventHandler, PipelineStopped
     from qwidgets.client.pipeline.runner import Pipeline
@@ -128,8 +124,9 @@ _WHERE = {
     **dict.fromkeys(("QuantumTask", "TaskFailedError"), "braket.tasks"),
     **dict.fromkeys(("QueueCount", "QueueDepth", "QueueInfo", "parse_count"), "braket.queue_info"),
     "BraketProvider": "braket.provider",
-    **dict.fromkeys(("AsyncFederatedClient", "AsyncWebClient", "SimulationReport", "WebClient",
-                     "simulate_clients"), "federated.client"),
+    "AsyncFederatedClient": "federated.models",
+    **dict.fromkeys(("AsyncWebClient", "WebClient"), "federated.participant"),
+    **dict.fromkeys(("SimulationReport", "simulate_clients"), "federated.simulation"),
 }
 
 
