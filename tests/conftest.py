@@ -10,6 +10,8 @@ import pandas as pd
 import psutil
 import pytest
 
+pytest_plugins = ["tests.fixtures"]
+
 # Every process started during the session carries this in its environment (inherited, as
 # long as a test passes os.environ on), so that leftovers are found even once they have been
 # reparented away from pytest; a nested pytest session appends its own id.
@@ -78,15 +80,3 @@ def linear_frame() -> pd.DataFrame:
     df = pd.DataFrame(rng.uniform(-1, 1, (400, 2)), columns=["x", "y"])
     df["z"] = 0.5 * df.x - 0.3 * df.y
     return df
-
-
-def training_params(**overrides: object) -> dict:
-    params: dict = {
-        "model": {"operators": ["x", "y", "z"], "qbits": 2, "pauli_weight": 2},
-        "batch_size": 100,
-        "num_passes": 3,
-        "weight_optimization_kwargs": {"optimization_method": "ANALYTIC"},
-        "state_kwargs": {"state_method": "NP_EIGH"},
-    }
-    params.update(overrides)
-    return params

@@ -66,6 +66,19 @@ def quick_params(kind: str = "pauli", **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def training_params(**overrides: Any) -> dict[str, Any]:
+    """Exact weights (ANALYTIC) in 3 passes: the engine's and the hybrid jobs' trainings."""
+    params: dict[str, Any] = {
+        "model": {"operators": ["x", "y", "z"], "qbits": 2, "pauli_weight": 2},
+        "batch_size": 100,
+        "num_passes": 3,
+        "weight_optimization_kwargs": {"optimization_method": "ANALYTIC"},
+        "state_kwargs": {"state_method": "NP_EIGH"},
+    }
+    params.update(overrides)
+    return params
+
+
 def slow_params(num_passes: int = 4) -> dict[str, Any]:
     """A training of seconds (32-dim Hilbert space, 2,000 rows in 8 batches per pass)."""
     params = quick_params(batch_size=250, num_passes=num_passes)

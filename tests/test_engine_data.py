@@ -8,7 +8,7 @@ from qwidgets.errors import DataValidationError
 from qwidgets.protocol.data import inference_matrix, training_matrix
 from qwidgets.sim.engine import infer, train
 
-from .conftest import training_params
+from .server_support import training_params
 
 OPS = ["x", "y", "z"]
 

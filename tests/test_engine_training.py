@@ -8,7 +8,7 @@ from qwidgets.errors import TrainingCancelled
 from qwidgets.sim.engine import TrainedModel, infer, train
 from qwidgets.sim.engine.training import Progress
 
-from .conftest import training_params
+from .server_support import training_params
 
 
 def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

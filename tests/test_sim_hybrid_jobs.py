@@ -29,13 +29,14 @@ from qwidgets.protocol.hybrid_jobs import (
     validate_create_job,
 )
 from qwidgets.protocol.sigv4 import access_key_id, sign_request
-from qwidgets.sim import engine, start
+from qwidgets.sim import engine
 from qwidgets.sim.braket.catalog import default_catalog
 from qwidgets.sim.braket.job_programs import load_entry_point
 from qwidgets.sim.braket.job_runner import JobRunner
 from qwidgets.sim.braket.queues import DeviceQueues, ManualClock
 from qwidgets.sim.server.store import Store
-from tests.conftest import training_params
+from tests.fixtures import StartSim
+from tests.server_support import training_params
 
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 DM1 = "arn:aws:braket:::device/quantum-simulator/amazon/dm1"
@@ -384,52 +385,51 @@ async def signed(session: aiohttp.ClientSession, url: str, method: str, path: st
         return resp.status, await resp.json(), resp.headers.get("x-amzn-ErrorType", "")
 
 
-async def test_routes_follow_brakets_conventions(tmp_path: Path) -> None:
-    with start(data_dir=tmp_path, token=TOKEN) as server:
-        url = server.url
-        async with aiohttp.ClientSession() as session:
-            raw = json.dumps({**body(job_name="route-1"), "clientToken": "t-1"}).encode()
-            status, answer, _ = await signed(session, url, "POST", "/job", body=raw)
-            assert status == 201, answer
-            arn = answer["jobArn"]
-            assert arn.startswith("arn:aws:braket:eu-west-2:")
-            assert arn.endswith(":job/route-1")
-            # the same clientToken again: the same job, not a second one
-            assert (await signed(session, url, "POST", "/job", body=raw))[1] == {"jobArn": arn}
-            other = json.dumps({**body(job_name="route-1"), "clientToken": "t-2"}).encode()
-            status, answer, code = await signed(session, url, "POST", "/job", body=other)
-            assert (status, code) == (409, "ConflictException")
-            assert "route-1" in answer["message"]
-            encoded = quote(arn, safe="")
-            status, job, _ = await signed(session, url, "GET", f"/job/{encoded}",
-                                          query="additionalAttributeNames=QueueInfo")
-            assert status == 200
-            assert job["jobArn"] == arn
-            assert job["queueInfo"]["queue"] == "JOBS_QUEUE"
-            # a percent sign encoded twice by a proxy still finds the job
-            twice = quote(encoded, safe="")
-            assert (await signed(session, url, "GET", f"/job/{twice}"))[0] == 200
-            # a token the server does not know is refused
-            status, answer, code = await signed(session, url, "GET", f"/job/{encoded}",
-                                                token=OTHER)
-            assert (status, code) == (403, "UnrecognizedClientException")
-            bad = json.dumps({**body(job_name="route-2"), "deviceConfig": {"device": "arn:x"}})
-            status, answer, code = await signed(session, url, "POST", "/job", body=bad.encode())
-            assert (status, code) == (400, "ValidationException")
-            assert "deviceConfig.device" in answer["message"]
-            retired = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Ember-5"
-            gone = json.dumps({**body(job_name="route-3", device=retired)}).encode()
-            status, answer, code = await signed(session, url, "POST", "/job", body=gone)
-            assert (status, code) == (410, "DeviceRetiredException")
-            status, found, _ = await signed(session, url, "POST", "/jobs", body=json.dumps(
-                {"filters": [{"name": "jobName", "values": ["route"], "operator": "CONTAINS"}]}
-            ).encode())
-            assert status == 200
-            assert [j["jobArn"] for j in found["jobs"]] == [arn]
-            status, answer, code = await signed(session, url, "POST", "/jobs", body=json.dumps(
-                {"filters": [{"name": "colour", "values": ["x"], "operator": "EQUAL"}]}).encode())
-            assert (status, code) == (400, "ValidationException")
-            assert "colour" in answer["message"]
+async def test_routes_follow_brakets_conventions(start_sim: StartSim) -> None:
+    url = start_sim(token=TOKEN).url
+    async with aiohttp.ClientSession() as session:
+        raw = json.dumps({**body(job_name="route-1"), "clientToken": "t-1"}).encode()
+        status, answer, _ = await signed(session, url, "POST", "/job", body=raw)
+        assert status == 201, answer
+        arn = answer["jobArn"]
+        assert arn.startswith("arn:aws:braket:eu-west-2:")
+        assert arn.endswith(":job/route-1")
+        # the same clientToken again: the same job, not a second one
+        assert (await signed(session, url, "POST", "/job", body=raw))[1] == {"jobArn": arn}
+        other = json.dumps({**body(job_name="route-1"), "clientToken": "t-2"}).encode()
+        status, answer, code = await signed(session, url, "POST", "/job", body=other)
+        assert (status, code) == (409, "ConflictException")
+        assert "route-1" in answer["message"]
+        encoded = quote(arn, safe="")
+        status, job, _ = await signed(session, url, "GET", f"/job/{encoded}",
+                                      query="additionalAttributeNames=QueueInfo")
+        assert status == 200
+        assert job["jobArn"] == arn
+        assert job["queueInfo"]["queue"] == "JOBS_QUEUE"
+        # a percent sign encoded twice by a proxy still finds the job
+        twice = quote(encoded, safe="")
+        assert (await signed(session, url, "GET", f"/job/{twice}"))[0] == 200
+        # a token the server does not know is refused
+        status, answer, code = await signed(session, url, "GET", f"/job/{encoded}",
+                                            token=OTHER)
+        assert (status, code) == (403, "UnrecognizedClientException")
+        bad = json.dumps({**body(job_name="route-2"), "deviceConfig": {"device": "arn:x"}})
+        status, answer, code = await signed(session, url, "POST", "/job", body=bad.encode())
+        assert (status, code) == (400, "ValidationException")
+        assert "deviceConfig.device" in answer["message"]
+        retired = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Ember-5"
+        gone = json.dumps({**body(job_name="route-3", device=retired)}).encode()
+        status, answer, code = await signed(session, url, "POST", "/job", body=gone)
+        assert (status, code) == (410, "DeviceRetiredException")
+        status, found, _ = await signed(session, url, "POST", "/jobs", body=json.dumps(
+            {"filters": [{"name": "jobName", "values": ["route"], "operator": "CONTAINS"}]}
+        ).encode())
+        assert status == 200
+        assert [j["jobArn"] for j in found["jobs"]] == [arn]
+        status, answer, code = await signed(session, url, "POST", "/jobs", body=json.dumps(
+            {"filters": [{"name": "colour", "values": ["x"], "operator": "EQUAL"}]}).encode())
+        assert (status, code) == (400, "ValidationException")
+        assert "colour" in answer["message"]
 
 
 async def test_a_token_does_not_see_another_tokens_jobs(tmp_path: Path) -> None:
