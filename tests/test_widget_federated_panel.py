@@ -242,7 +242,7 @@ async def test_static_form_escapes_everything(fed: AsyncFederatedClient, tmp_pat
     assert "<polyline" in page
     assert page.count("<tr>") == 2 + 1 + 2  # two header rows, one client, two aggregates
     assert "0.7" in page
-    bundle_ = panel._repr_mimebundle_()
+    bundle_, _ = panel._repr_mimebundle_()
     assert bundle_["text/html"] == page
 
 

@@ -217,7 +217,7 @@ async def test_static_form_escapes_and_the_state_holds_no_secret(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "a&amp;b" in page
     assert "<script>alert(1)</script>" in gauges.static_text()  # plain text is not HTML
-    bundle_ = gauges._repr_mimebundle_()
+    bundle_, _ = gauges._repr_mimebundle_()
     assert bundle_["text/html"] == page
     gauges.close()
 
