@@ -16,7 +16,6 @@ with aiohttp can give at most on this machine, with no qwidgets code on the clie
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -26,6 +25,10 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pandas as pd
+
+# `python bench/client.py` puts bench/ first on the path: its helpers import as modules.
+import report
+from baseline import session_per_request_get, timed
 
 from qwidgets.client import AsyncQcogClient
 from qwidgets.sim import SimServer, start
@@ -48,30 +51,17 @@ async def trained_client(server: SimServer) -> AsyncQcogClient:
 
 
 async def pooled_round(client: AsyncQcogClient) -> float:
-    started = time.perf_counter()
-    statuses = await asyncio.gather(*(client.status() for _ in range(CONCURRENT)))
-    elapsed = time.perf_counter() - started
+    elapsed, statuses = await timed(asyncio.gather(*(client.status() for _ in range(CONCURRENT))))
     assert statuses == ["completed"] * CONCURRENT
     return elapsed
-
-
-async def session_per_request_status(url: str, headers: dict[str, str]) -> str:
-    # The public client's _request_retry: a fresh ClientSession (and so a fresh connector
-    # and TCP connection) for every single request.
-    async with aiohttp.ClientSession(headers=headers, raise_for_status=True) as session:
-        resp = await session.request("GET", url)
-        body: dict[str, Any] = await resp.json()
-        return str(body["status"])
 
 
 async def session_per_request_round(base_url: str, token: str, guid: str) -> float:
     url = f"{base_url}/model/{guid}/"
     headers = {"Authorization": f"Bearer {token}"}
-    started = time.perf_counter()
-    statuses = await asyncio.gather(
-        *(session_per_request_status(url, headers) for _ in range(CONCURRENT)))
-    elapsed = time.perf_counter() - started
-    assert statuses == ["completed"] * CONCURRENT
+    elapsed, bodies = await timed(asyncio.gather(
+        *(session_per_request_get(url, headers) for _ in range(CONCURRENT))))
+    assert [b["status"] for b in bodies] == ["completed"] * CONCURRENT
     return elapsed
 
 
@@ -80,9 +70,7 @@ async def bare_aiohttp_round(session: aiohttp.ClientSession, url: str) -> float:
         async with session.get(url) as resp:  # the cheapest way aiohttp reads a JSON body
             return str(json.loads(await resp.read())["status"])
 
-    started = time.perf_counter()
-    statuses = await asyncio.gather(*(one() for _ in range(CONCURRENT)))
-    elapsed = time.perf_counter() - started
+    elapsed, statuses = await timed(asyncio.gather(*(one() for _ in range(CONCURRENT))))
     assert statuses == ["completed"] * CONCURRENT
     return elapsed
 
@@ -171,17 +159,8 @@ def table(result: dict[str, Any]) -> str:
         ("status() latency p50 (sequential)", f"{result['status_p50_ms']:.3f} ms"),
         ("status() latency p99 (sequential)", f"{result['status_p99_ms']:.3f} ms"),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value:>10}" for name, value in rows)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    result = asyncio.run(run())
-    print(json.dumps(result) if args.json else table(result))
+    return report.table(rows)
 
 
 if __name__ == "__main__":
-    main()
+    report.main(__doc__, run, table)

@@ -18,9 +18,7 @@ the polling side only, as in a kernel talking to a classroom server.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import secrets
 import socket
 import subprocess
@@ -32,7 +30,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
+# `python bench/devices.py` puts bench/ first on the path: its helpers import as modules.
+import report
+from baseline import session_per_request_get, timed
+from yarl import URL
 
 from qwidgets.client.braket.devices import AsyncDeviceClient
 from qwidgets.protocol.sigv4 import access_key_id, sign_request
@@ -105,9 +106,7 @@ async def limited(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
 
 
 async def pooled_round(client: AsyncDeviceClient, arns: list[str]) -> float:
-    started = time.perf_counter()
-    infos = await limited([lambda a=a: client.task(a) for a in arns])
-    elapsed = time.perf_counter() - started
+    elapsed, infos = await timed(limited([lambda a=a: client.task(a) for a in arns]))
     assert all(i.status in ("CREATED", "QUEUED") for i in infos)
     return elapsed
 
@@ -115,21 +114,15 @@ async def pooled_round(client: AsyncDeviceClient, arns: list[str]) -> float:
 async def session_per_request_round(url: str, token: str, arns: list[str]) -> float:
     host = url.split("://", 1)[1]
 
-    async def one(arn: str) -> str:
+    def one(arn: str) -> Awaitable[dict[str, Any]]:
         path = f"/quantum-task/{quote(arn, safe='')}"
         query = "additionalAttributeNames=QueueInfo"
         headers = sign_request("GET", host, path, query, b"", access_key=access_key_id(token),
                                secret=token, region="us-east-1")
-        async with aiohttp.ClientSession() as session, session.get(
-                aiohttp.client.URL(f"{url}{path}?{query}", encoded=True),
-                headers=headers) as resp:
-            body: dict[str, Any] = await resp.json()
-            return str(body["status"])
+        return session_per_request_get(URL(f"{url}{path}?{query}", encoded=True), headers)
 
-    started = time.perf_counter()
-    statuses = await limited([lambda a=a: one(a) for a in arns])
-    elapsed = time.perf_counter() - started
-    assert all(s in ("CREATED", "QUEUED") for s in statuses)
+    elapsed, bodies = await timed(limited([lambda a=a: one(a) for a in arns]))
+    assert all(b["status"] in ("CREATED", "QUEUED") for b in bodies)
     return elapsed
 
 
@@ -198,17 +191,8 @@ def table(result: dict[str, Any]) -> str:
          f"{result['seconds_session_per_request'] * 1000:.1f} ms"),
         ("speedup", f"{result['tasks_poll_speedup_vs_session_per_request']:.2f}x"),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value:>12}" for name, value in rows)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    result = asyncio.run(run())
-    print(json.dumps(result) if args.json else table(result))
+    return report.table(rows, value_width=12)
 
 
 if __name__ == "__main__":
-    main()
+    report.main(__doc__, run, table)

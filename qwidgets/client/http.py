@@ -207,11 +207,13 @@ class HttpClient:
     ) -> Any:
         """Send until success, a definitive error, or the retry budget is spent; return the
         decoded JSON or raise the client's exception for the answer."""
+        prepared = self.prepare(method, path, json_body=json_body, params=params, file=file,
+                                idempotency_key=idempotency_key)
         if method == "GET" and self.coalesce_reads:
             key = (path, tuple(sorted((params or {}).items())))
             try:
                 status, raw = await self._reads.run(key, lambda: self._send(method, path,
-                                                                            params=params))
+                                                                            prepared))
             except ServiceUnavailableError as exc:
                 # a fresh exception per caller: callers sharing a request share no object
                 raise ServiceUnavailableError(exc.method, exc.path, exc.attempts,
@@ -219,9 +221,7 @@ class HttpClient:
         else:
             self._reads.invalidate()
             try:
-                status, raw = await self._send(
-                    method, path, json_body=json_body, params=params, file=file,
-                    idempotency_key=idempotency_key)
+                status, raw = await self._send(method, path, prepared)
             finally:
                 self._reads.invalidate()
         if 200 <= status < 300:
@@ -238,8 +238,9 @@ class HttpClient:
         file: FilePart | None = None,
         idempotency_key: str | None = None,
     ) -> PreparedRequest:
-        """How one logical call goes on the wire. A client that authenticates otherwise (a
-        SigV4-signing one) overrides this and keeps the retry loop of ``_send``."""
+        """How one logical call goes on the wire, made once and sent by every attempt. A
+        client that authenticates otherwise (a SigV4-signing one) overrides this and keeps
+        the retry loop."""
         # The token travels in the session's own headers: a GET adds none of its own.
         headers: dict[str, str] | None = None
         if method != "GET":
@@ -250,19 +251,10 @@ class HttpClient:
             json_body=json_body if file is None else None, file=file,
             headers=lambda: headers)
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        file: FilePart | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[int, bytes]:
-        """The attempts of one logical call: ``(status, body)`` of a definitive answer."""
-        prepared = self.prepare(method, path, json_body=json_body, params=params, file=file,
-                                idempotency_key=idempotency_key)
+    async def _send(self, method: str, path: str,
+                    prepared: PreparedRequest) -> tuple[int, bytes]:
+        """The attempts of one logical call: ``(status, body)`` of a definitive answer. The
+        only retry loop of the client: every transport sends through it."""
         policy = self.retry
         last_cause = ""
         for attempt in range(1, policy.attempts + 1):
