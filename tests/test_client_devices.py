@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +20,11 @@ from qwidgets.client.braket.devices import (
 from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
 from qwidgets.client.errors import AuthenticationError, NotFoundError, ValidationError
 from qwidgets.client.retry import RetryPolicy
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 
 AURORA = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Aurora-12"
 BELL = "OPENQASM 3.0; bit[2] b; qubit[2] q; h q[0]; cnot q[0], q[1]; b = measure q;"
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("devices")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -17,14 +17,8 @@ from qwidgets.client import AsyncFederatedClient, AsyncWebClient, WebClient
 from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
 from qwidgets.client.federated.client import simulate_clients
 from qwidgets.errors import ValidationError
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from tests.client_support import FAST_RETRY
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("fl")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from qwidgets.client.errors import (
 )
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer, start
+from tests.fixtures import StartSim
 
 TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
@@ -26,9 +27,9 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path) as running:
-        yield running
+def server(start_sim: StartSim) -> SimServer:
+    # One server per test: long jobs left queued by one test would hold the next one's back.
+    return start_sim()
 
 
 @pytest.fixture

@@ -25,15 +25,9 @@ from qwidgets.client import (
     TrainingCancelledError,
     TrainingFailedError,
 )
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import start
 from tests.client_support import client_for, count_rows
 from tests.fault_proxy import FaultProxy
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SimServer]:
-    with start() as running:
-        yield running
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 from typing import ClassVar
@@ -80,12 +80,6 @@ def slow_pipeline(client: AsyncQcogClient, tmp: Path, name: str = "slow", passes
                      "name": name, "checkpoint": tmp / f"{name}.json", **GRAD}
     options.update(overrides)
     return TrainingPipeline(client, **options)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("sim")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -25,19 +25,19 @@ from qwidgets.client.braket.devices import SV1, AsyncDeviceClient
 from qwidgets.client.braket.signed_http import SignedHttpClient
 from qwidgets.client.http import HttpClient
 from qwidgets.client.retry import parse_retry_after
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from tests.client_support import FAST_RETRY, client_for, count_rows
 from tests.fault_proxy import Fault, FaultProxy
+from tests.fixtures import StartSim
 
 DATASET = "/api/v1/dataset/"
 MODEL = "/api/v1/model/"
 
 
 @pytest.fixture
-def server() -> Iterator[SimServer]:
+def server(start_sim: StartSim) -> SimServer:
     # One server per test, so that the store's row counts belong to that test alone.
-    with start() as running:
-        yield running
+    return start_sim()
 
 
 @pytest.fixture

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from qwidgets import QcogClient
 from qwidgets.client import AuthenticationError
 from qwidgets.client.connect import resolve
-from qwidgets.sim import SimServer, start
 from tests.client_support import client_for
 from tests.fault_proxy import Fault, FaultProxy
 
@@ -20,9 +19,9 @@ TOKEN = "s3cr3t-token-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SimServer]:
-    with start(token=TOKEN) as running:
-        yield running
+def sim_options() -> dict[str, Any]:
+    # a token the tests know, so that they can look for it in logs and messages
+    return {"token": TOKEN}
 
 
 async def test_token_absent_from_repr_str_and_logs(server, linear_frame, caplog):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -14,13 +13,7 @@ import pytest
 from qwidgets import InferenceParameters, NPEIGHStateParameters, QcogClient
 from qwidgets.client import UsageError
 from qwidgets.client.loop_thread import shared_loop
-from qwidgets.sim import SimServer, start
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SimServer]:
-    with start() as running:
-        yield running
+from qwidgets.sim import SimServer
 
 
 def _train(server: SimServer, frame: pd.DataFrame) -> tuple[QcogClient, pd.DataFrame]:

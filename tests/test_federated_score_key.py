@@ -5,22 +5,16 @@ qwidgets.protocol.federated), and a panel still waiting for scores names the key
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from qwidgets.client import AsyncFederatedClient
 from qwidgets.client.federated.client import simulate_clients
 from qwidgets.protocol.federated import DEFAULT_SCORE_KEY
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from qwidgets.widgets.federated_panel import FederatedPanel
 from tests.client_support import FAST_RETRY
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("score-key")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ so nothing leaves the machine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from qwidgets.protocol.sigv4 import access_key_id
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 
 pytestmark = pytest.mark.peer
 
@@ -24,12 +23,6 @@ BELL = ("OPENQASM 3.0;\nbit[2] b;\nqubit[2] q;\nh q[0];\ncnot q[0], q[1];\n"
         "b[0] = measure q[0];\nb[1] = measure q[1];")
 ACTION = ('{"braketSchemaHeader": {"name": "braket.ir.openqasm.program", "version": "1"}, '
           '"source": %s}')
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("peer-braket")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from qwidgets.client.errors import ConflictError, NotFoundError, ServerValidatio
 from qwidgets.errors import ValidationError
 from qwidgets.protocol.hybrid_jobs import prepare_create_job
 from qwidgets.protocol.sigv4 import access_key_id
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from qwidgets.widgets.timeline import JobTimeline
 
 pytestmark = pytest.mark.peer
@@ -31,12 +31,6 @@ REGION = "us-west-2"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("sim")) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

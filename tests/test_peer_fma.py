@@ -7,7 +7,6 @@ Install it with ``pip install fma-connect==0.0.2`` (in the ``dev`` extra); skipp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ fma = pytest.importorskip("fma_connect")
 exceptions = pytest.importorskip("fma_connect.exceptions")
 
 pytestmark = pytest.mark.peer
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sim.SimServer]:
-    with sim.start(data_dir=tmp_path_factory.mktemp("fma")) as running:
-        yield running
 
 
 def _admin(server: sim.SimServer, **kwargs: Any) -> tuple[int, str]:

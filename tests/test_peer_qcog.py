@@ -5,7 +5,6 @@ Install it with ``pip install qcog-python-client==0.4.5``; the test is skipped w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,12 +23,6 @@ pytestmark = [
     # the public client's own pydantic models warn about its enum and string fields
     pytest.mark.filterwarnings("ignore::UserWarning:pydantic"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[sim.SimServer]:
-    with sim.start() as server:
-        yield server
 
 
 def _forecast_quality(forecast: pd.DataFrame, truth: pd.DataFrame) -> float:

@@ -18,10 +18,11 @@ from qwidgets.client import AsyncQcogClient, AuthenticationError
 from qwidgets.client.http import HttpClient
 from qwidgets.errors import ValidationError
 from qwidgets.protocol.params import describe_all, validate_training_parameters
-from qwidgets.sim import start
+from qwidgets.sim import SimServer
 from qwidgets.widgets import ModelConfigForm
 from qwidgets.widgets.config_form import check_value, error_key
 from tests.client_support import client_for, count_rows
+from tests.fixtures import StartSim
 
 
 @pytest.fixture
@@ -49,9 +50,9 @@ def normalize(family: str, parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def server(tmp_path):
-    with start(data_dir=tmp_path) as running:
-        yield running
+def server(start_sim: StartSim) -> SimServer:
+    # One server per test, so that the store's row counts belong to that test alone.
+    return start_sim()
 
 
 # ---------------------------------------------------------------- traits

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +16,10 @@ import pytest
 from qwidgets.client import AsyncFederatedClient
 from qwidgets.client.federated.client import simulate_clients
 from qwidgets.errors import ValidationError
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.federated_panel import MAX_POINTS, TABLE_ROWS, FederatedPanel, _decimate
 from tests.client_support import FAST_RETRY
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("panel")) as running:
-        yield running
 
 
 @pytest.fixture

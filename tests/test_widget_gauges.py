@@ -10,7 +10,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ import pytest
 from qwidgets.client.braket.devices import AsyncDeviceClient
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.errors import ValidationError
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.gauges import DeviceQueueGauges
 
@@ -26,12 +26,6 @@ AURORA = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Aurora-12"
 CEDAR = "arn:aws:braket:us-west-1::device/qpu/qwidgets/Cedar-8"
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
 FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("gauges")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,6 @@ import pytest
 
 from qwidgets.client import AsyncQcogClient, UsageError
 from qwidgets.errors import ValidationError
-from qwidgets.sim import SimServer, start
 from qwidgets.widgets.decimate import bucket_width, minmax
 from qwidgets.widgets.loss_history import LossHistory
 from qwidgets.widgets.monitor import TrainingMonitor
@@ -24,12 +23,6 @@ from tests.fault_proxy import Fault, FaultProxy
 
 GRAD = {"optimization_method": "GRAD", "iterations": 2, "learning_rate": 0.1}
 EIGH = {"state_method": "NP_EIGH"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("sim")) as running:
-        yield running
 
 
 @pytest.fixture

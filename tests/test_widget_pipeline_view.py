@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from qwidgets.client import AsyncQcogClient
 from qwidgets.client.pipeline.runner import Action, ActionState, FunctionAction, Pipeline
 from qwidgets.client.pipeline.training import TrainingPipeline
 from qwidgets.errors import ValidationError
-from qwidgets.sim import SimServer, start
+from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.pipeline_view import SYNCED_EVENTS, PipelineView
 from tests.client_support import client_for
@@ -28,12 +28,6 @@ from tests.client_support import client_for
 GRAD = {"weight_optimization": {"optimization_method": "GRAD", "iterations": 2,
                                 "learning_rate": 0.1},
         "get_states_extra": {"state_method": "NP_EIGH"}}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    with start(data_dir=tmp_path_factory.mktemp("sim")) as running:
-        yield running
 
 
 @pytest.fixture
