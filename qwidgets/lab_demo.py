@@ -72,9 +72,19 @@ def lab_command(quickstart: Path, extra: list[str]) -> list[str]:
     # Absolute: JupyterLab resolves a relative root_dir against its own cwd, which is the
     # working folder itself (the folder would be looked for inside itself).
     root = quickstart.parent.resolve()
-    return [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
-            # Lab binds loopback by default; say it, since the simulator does too.
-            "--ServerApp.ip=127.0.0.1", str(quickstart.name), *extra]
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}",
+               # Lab binds loopback by default; say it, since the simulator does too.
+               "--ServerApp.ip=127.0.0.1", str(quickstart.name), *extra]
+    if _is_root() and not any(arg.startswith(("--allow-root", "--ServerApp.allow_root"))
+                              for arg in extra):
+        # Containers (CI, dev containers, cloud notebooks) run as root, where JupyterLab
+        # refuses to start without it; this one serves 127.0.0.1 only, behind a token.
+        command.append("--allow-root")
+    return command
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def open_quickstart(workdir: Path, extra: list[str] | None = None) -> int:
@@ -83,8 +93,11 @@ def open_quickstart(workdir: Path, extra: list[str] | None = None) -> int:
     for name in kept:
         _say(f"Keeping your edited {workdir / name}; to get the shipped version back, delete it "
              "or run with --dir NEW_FOLDER.")
+    command = lab_command(quickstart, extra or [])
+    if "--allow-root" in command and "--allow-root" not in (extra or []):
+        _say("Running as root (a container?): JupyterLab is started with --allow-root.")
     _say(f"Opening {quickstart} in JupyterLab (Ctrl-C to stop).")
-    return supervise(lab_command(quickstart, extra or []), workdir,
+    return supervise(command, workdir,
                      announce=lambda pid: _served_url(pid, quickstart.name))
 
 

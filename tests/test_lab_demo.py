@@ -90,7 +90,7 @@ def start_demo(tmp_path: Path) -> Iterator:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "qwidgets", "demo", *args, "--no-browser",
                  f"--port={port}", "--ServerApp.port_retries=0",
-                 f"--IdentityProvider.token={token}", "--allow-root"],
+                 f"--IdentityProvider.token={token}"],
                 cwd=cwd, env=_env(tmp_path, mark), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         started.append(Demo(proc, port, token, log, mark))
@@ -170,6 +170,16 @@ def test_a_relative_folder_is_made_absolute_for_jupyterlab(tmp_path: Path,
     assert f"--ServerApp.root_dir={tmp_path / 'qwidgets-demo'}" in command
 
 
+@pytest.mark.parametrize(("uid", "extra", "added"), [
+    (0, [], True), (1000, [], False), (0, ["--allow-root"], False),
+    (0, ["--ServerApp.allow_root=True"], False)])
+def test_root_in_a_container_gets_allow_root_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   uid: int, extra: list[str], added: bool) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: uid)
+    command = lab_command(tmp_path / "quickstart.ipynb", extra)
+    assert command.count("--allow-root") == (1 if added else extra.count("--allow-root"))
+
+
 def test_a_second_prepare_keeps_the_users_edits(tmp_path: Path) -> None:
     quickstart, kept = prepare(tmp_path)
     assert kept == []
@@ -209,6 +219,8 @@ def test_the_readme_command_works_from_a_folder_and_again(tmp_path: Path, start_
     assert served, first.output()
     assert served[1] == (f"http://127.0.0.1:{first.port}/lab/tree/quickstart.ipynb"
                          f"?token={first.token}")
+    if os.geteuid() == 0:
+        assert "JupyterLab is started with --allow-root" in first.output()
     assert first.stop() == 128 + signal.SIGINT, first.output()
 
     notebook = clone / "qwidgets-demo" / "quickstart.ipynb"
