@@ -74,6 +74,19 @@ def _reads_message_kind(func: ast.AST) -> bool:
     return False
 
 
+def _kind(node: ast.AST | None) -> str | None:
+    """A kind written as a string, or named from the table (``Request.REFRESH``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+            and node.value.id in ("Request", "Control"):
+        from qwidgets.protocol import request_kinds
+
+        member = getattr(getattr(request_kinds, node.value.id), node.attr, None)
+        return None if member is None else str(member.value)
+    return None
+
+
 def python_kinds() -> tuple[set[str], set[str]]:
     """(kinds the widgets register handlers for, every kind the widgets use): handlers are
     ``.register("kind", ...)``; the protocol's own kinds are ``{"kind": "reply", ...}`` messages
@@ -88,19 +101,18 @@ def python_kinds() -> tuple[set[str], set[str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr == "register" and node.args \
-                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                registered.add(node.args[0].value)
+                    and (kind := _kind(node.args[0])) is not None:
+                registered.add(kind)
             elif isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
                     if isinstance(key, ast.Constant) and key.value == "kind" \
-                            and isinstance(value, ast.Constant) and isinstance(value.value, str):
-                        used.add(value.value)
+                            and (kind := _kind(value)) is not None:
+                        used.add(kind)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _reads_message_kind(node):
                 for cmp in ast.walk(node):
                     if isinstance(cmp, ast.Compare) and isinstance(cmp.left, ast.Name) \
                             and cmp.left.id == "kind":
-                        used.update(c.value for c in cmp.comparators
-                                    if isinstance(c, ast.Constant) and isinstance(c.value, str))
+                        used.update(k for c in cmp.comparators if (k := _kind(c)) is not None)
     return registered, used | registered
 
 

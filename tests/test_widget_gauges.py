@@ -132,8 +132,9 @@ async def test_a_finished_task_is_no_longer_polled(client: AsyncDeviceClient) ->
 async def test_one_polling_task_on_the_loop(client: AsyncDeviceClient) -> None:
     threads = threading.active_count()
     gauges = DeviceQueueGauges(client=client, poll_interval=0.5)
-    task = gauges._task
+    task = gauges.task
     assert task is not None
+    assert gauges.start() is task  # one polling task, however often start() is called
     await until(lambda: gauges.polls >= 3, 10)
     assert gauges.polling
     assert threading.active_count() == threads  # no thread per device, no thread at all
@@ -161,11 +162,11 @@ async def test_backoff_while_the_service_is_down() -> None:
         gauges._throttle.finish()
         assert gauges.failures == 2
         assert "cannot read the queues" in gauges.error
-        waits = [gauges.backoff() for _ in range(50)]
-        assert min(waits) >= 1.0
+        waits = [gauges.pacing().backoff(gauges.failures) for _ in range(50)]
+        assert min(waits) >= 2.0  # full jitter on the doubled interval
         assert max(waits) <= 4.0
-        gauges.failures = 30
-        assert gauges.backoff() <= 60.0
+        assert len(set(waits)) > 1
+        assert gauges.pacing().backoff(30) <= 60.0
         gauges.close()
 
 
@@ -174,7 +175,7 @@ async def test_updates_are_throttled_and_the_last_one_is_sent(client: AsyncDevic
     wire = Wire(gauges)
     started = time.monotonic()
     for i in range(200):
-        gauges._update(more=i)
+        gauges._stage(more=i)
         await asyncio.sleep(0.002)
     gauges._throttle.finish()
     elapsed = time.monotonic() - started

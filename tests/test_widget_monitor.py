@@ -106,7 +106,7 @@ async def test_training_reaches_completed_with_the_servers_loss(client):
     assert monitor.task is not None  # polling runs on this loop as one task
     status = await asyncio.wait_for(monitor.wait(), 120)
     assert status == monitor.status == "completed"
-    assert monitor.task.done()
+    assert monitor.task is None  # ended by itself
     assert monitor.training_completion == 100
     assert (monitor.num_passes, monitor.num_batches) == (5, 4)
     truth = await client.loss()
@@ -233,7 +233,7 @@ async def test_other_work_runs_while_the_monitor_polls(server, client):
     monitor = TrainingMonitor(client, poll_interval=0.05, max_interval=0.1)
     try:
         await until(lambda: monitor.status == "processing", what="processing")
-        before = monitor._poller.polls
+        before = monitor.polls
 
         async def other_cell() -> str:  # what a user does in the next cell
             await asyncio.sleep(0.5)
@@ -242,7 +242,7 @@ async def test_other_work_runs_while_the_monitor_polls(server, client):
                 return await other.status()
 
         assert await asyncio.wait_for(other_cell(), 30) == "processing"
-        assert monitor._poller.polls > before  # both made progress on the one loop
+        assert monitor.polls > before  # both made progress on the one loop
         assert monitor.task is not None
         assert not monitor.task.done()
     finally:

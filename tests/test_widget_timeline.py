@@ -60,8 +60,8 @@ async def until(predicate: Any, timeout: float = 60.0, what: str = "condition") 
 async def test_the_timeline_follows_a_job_to_its_end(jobs: AsyncJobsClient) -> None:
     arn = await jobs.create_job(entry_point=TRAIN, hyperparameters={"num_passes": 3})
     timeline = JobTimeline(arn, client=jobs, min_interval=0.05)
-    assert timeline._task is not None  # one polling task on this loop
-    await asyncio.wait_for(timeline._task, 60)
+    assert timeline.task is not None  # one polling task on this loop
+    await asyncio.wait_for(timeline.task, 60)
     assert timeline.status == "COMPLETED"
     assert [e["type"] for e in timeline.events] == [
         "QUEUED_FOR_EXECUTION", "STARTING_INSTANCE", "DOWNLOADING_DATA", "RUNNING",
@@ -90,8 +90,8 @@ async def test_cancel_from_the_browser_cancels_on_the_server(jobs: AsyncJobsClie
     reply = wire.replies()[0]
     assert reply["ok"] is True, reply
     assert reply["result"]["cancellationStatus"] == "CANCELLING"
-    assert timeline._task is not None
-    await asyncio.wait_for(timeline._task, 60)
+    assert timeline.task is not None
+    await asyncio.wait_for(timeline.task, 60)
     assert timeline.status == "CANCELLED"
     assert (await jobs.get_job(arn)).status == "CANCELLED"  # the server's truth
     assert timeline.events[-1]["type"] == "CANCELLED"
@@ -109,8 +109,8 @@ async def test_updates_are_throttled_and_the_last_state_is_sent(jobs: AsyncJobsC
     wire = Wire(timeline)
     await asyncio.sleep(2.0)
     await jobs.cancel_job(arn)
-    assert timeline._task is not None
-    await asyncio.wait_for(timeline._task, 60)
+    assert timeline.task is not None
+    await asyncio.wait_for(timeline.task, 60)
     updates = wire.updates()
     assert timeline.polls >= 40, timeline.polls
     times = [t for t, _ in updates]
@@ -126,8 +126,8 @@ async def test_updates_are_throttled_and_the_last_state_is_sent(jobs: AsyncJobsC
 
 async def test_a_missing_job_says_so_and_stops(jobs: AsyncJobsClient) -> None:
     timeline = JobTimeline("arn:aws:braket:us-east-1:000000000000:job/missing", client=jobs)
-    assert timeline._task is not None
-    await asyncio.wait_for(timeline._task, 30)
+    assert timeline.task is not None
+    await asyncio.wait_for(timeline.task, 30)
     assert "not found" in timeline.error
     assert "polling stopped" in timeline.error
     assert timeline.polling is False
@@ -136,8 +136,8 @@ async def test_a_missing_job_says_so_and_stops(jobs: AsyncJobsClient) -> None:
 async def test_no_secret_in_the_widget_state(jobs: AsyncJobsClient, server: SimServer) -> None:
     arn = await jobs.create_job(entry_point=TRAIN)
     timeline = JobTimeline(arn, client=jobs, min_interval=0.05)
-    assert timeline._task is not None
-    await asyncio.wait_for(timeline._task, 60)
+    assert timeline.task is not None
+    await asyncio.wait_for(timeline.task, 60)
     state = str(timeline.get_state())
     assert server.token not in state
     assert server.token not in timeline.static_html()
@@ -151,7 +151,7 @@ def test_static_form_escapes_every_value() -> None:
                    queue=QueuePosition(None, "<script>x</script>"), failure_reason=hostile,
                    created_at=1_700_000_000.0, started_at=None, ended_at=1_700_000_001.0)
     timeline = JobTimeline(info)
-    assert timeline._task is None  # an ended job is not polled
+    assert timeline.task is None  # an ended job is not polled
     html = timeline.static_html()
     assert "<img" not in html
     assert "<script>" not in html
@@ -184,8 +184,8 @@ async def test_a_job_watcher_grows_a_timeline_for_each_job(jobs: AsyncJobsClient
         view = watcher.views[0]
         assert isinstance(view, JobTimeline)
         assert view.job_arn == arn
-        assert view._task is not None
-        await asyncio.wait_for(view._task, 60)
+        assert view.task is not None
+        await asyncio.wait_for(view.task, 60)
         assert view.status == "COMPLETED"
     finally:
         watcher.close()

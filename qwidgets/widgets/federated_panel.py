@@ -5,7 +5,7 @@ score per aggregate as a small chart.
     fed = await AsyncFederatedClient.create()
     panel = FederatedPanel(model_id, client=fed)
     panel                      # shows it
-    panel.start()              # live: one polling task on the kernel's loop
+    panel.start()              # live: one polling task on the kernel's loop (PollingPanel)
     panel.figure()             # plotly figure of the validation scores
 
 Every aggregate stays in the kernel (``panel.aggregates_all``); the browser gets the last
@@ -17,18 +17,16 @@ client to the service, so the full value stays out of the notebook.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from traitlets import Bool, Dict, Float, Int, List, Unicode
 
-from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
+from qwidgets.client.errors import AuthenticationError, NotFoundError
 from qwidgets.errors import QwidgetsError, ValidationError
 from qwidgets.protocol.federated import check_id
-from qwidgets.widgets.base import QWidget, bundle, escape
-from qwidgets.widgets.requests import running_loop as _running_loop
-from qwidgets.widgets.throttle import Throttle
+from qwidgets.protocol.request_kinds import Request
+from qwidgets.widgets.base import bundle, escape
+from qwidgets.widgets.polling import Pacing, Polled, PollingPanel
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -43,7 +41,7 @@ SHORT_ID = 8
 T = TypeVar("T")
 
 
-class FederatedPanel(QWidget):
+class FederatedPanel(PollingPanel["AsyncFederatedClient"]):
     """Live view of one federated model of a service (by default the embedded simulator)."""
 
     _bundle_name: ClassVar[str] = "federated_panel"
@@ -61,9 +59,13 @@ class FederatedPanel(QWidget):
                   f"{MAX_POINTS} points").tag(sync=True)
     live = Bool(False, help="Polling the service").tag(sync=True)
     status = Unicode("idle", help="idle, live, stopped or error").tag(sync=True)
-    error = Unicode("", help="The last problem reaching the service").tag(sync=True)
     updated_on = Unicode("", help="Service time of the state shown (ISO 8601)").tag(sync=True)
     interval = Float(1.0, help="Seconds between polls while live").tag(sync=True)
+
+    # retrying cannot help these: say why and stop
+    stop_on = (AuthenticationError, NotFoundError, ValidationError)
+    retry_on = (QwidgetsError, OSError)
+    polled = "the federated model"
 
     def __init__(self, federated_model_id: int, client: AsyncFederatedClient | None = None,
                  **kwargs: Any) -> None:
@@ -76,119 +78,54 @@ class FederatedPanel(QWidget):
         if client is not None and not hasattr(client, "summary"):
             raise ValidationError("client", client, "must be an AsyncFederatedClient",
                                   "create one with `await AsyncFederatedClient.create()`")
-        super().__init__(federated_model_id=model_id, **kwargs)
-        self._client = client
-        self._owns_client = client is None
+        super().__init__(federated_model_id=model_id, client=client, **kwargs)
         self.aggregates_all: list[dict[str, Any]] = []
         self._state: dict[str, Any] = {}
-        self._pending: dict[str, Any] = {}
-        self._throttle = Throttle(self._flush, 0.1)
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-        self.polls = 0
-        self._requests.register("refresh", self._on_refresh)
-        self._requests.register("live", self._on_live)
-        self._requests.register("aggregate_now", self._on_aggregate_now)
-
-    # ------------------------------------------------------------ control
-
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The polling task (None when not live)."""
-        return self._task
-
-    def start(self) -> None:
-        """Poll the service on the running loop (a Jupyter kernel's) until ``stop()``."""
-        if self._task is not None and not self._task.done():
-            return
-        loop = _running_loop()
-        if loop is None:
-            raise UsageError("no running event loop to poll on: in a script use "
-                             "`await panel.refresh()`")
-        self._wake = asyncio.Event()
-        # kept: a task nobody holds may be garbage collected mid-poll
-        self._task = loop.create_task(self._run(), name=f"qwidgets-federated-{self.model}")
-        self._stage(live=True, status="live", error="")
-        self._throttle.finish()
-
-    def stop(self) -> None:
-        """Stop polling; the last state stays shown (and becomes the static form)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self._stage(live=False, status="stopped" if self.status != "error" else "error")
-        self._finish()
-
-    async def refresh(self) -> dict[str, Any]:
-        """Fetch the state once, show it now, and return the service's summary."""
-        summary = await self._poll()
-        self._finish()
-        return summary
+        self._requests.register(Request.REFRESH, self._on_refresh)
+        self._requests.register(Request.LIVE, self._on_live)
+        self._requests.register(Request.AGGREGATE_NOW, self._on_aggregate_now)
 
     @property
     def model(self) -> int:
         return int(self.federated_model_id)
 
-    def close(self) -> None:
-        # also runs from __del__ of an instance whose __init__ failed half-way
-        task = getattr(self, "_task", None)
-        if task is not None:
-            task.cancel()
-            self._task = None
-        if hasattr(self, "_throttle"):
-            self._throttle.cancel()
-        if getattr(self, "_owns_client", False) and self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(RuntimeError):  # no running loop: nothing is open on it
-                asyncio.get_running_loop().create_task(client.close())
-        super().close()
-
     # ------------------------------------------------------------ polling
 
-    async def _connect(self) -> AsyncFederatedClient:
-        if self._client is None:
-            from qwidgets.client.federated.client import AsyncFederatedClient
+    def pacing(self) -> Pacing:
+        # quiet rounds: back off up to 5 intervals; any change polls at full speed
+        interval = float(self.interval)
+        return Pacing(fast=interval, slow=5 * interval, max_backoff=MAX_BACKOFF_S)
 
-            self._client = await AsyncFederatedClient.create()
-        return self._client
+    def _on_polling(self, active: bool) -> None:
+        if active:
+            self._stage(live=True, status="live", error="")
+        else:
+            self._stage(live=False, status="error" if self._staged("status") == "error"
+                        else "stopped")
 
-    async def _run(self) -> None:
-        failures, idle, delay = 0, 0, float(self.interval)
-        while True:
-            try:
-                changed = await self._poll_changes()
-            except asyncio.CancelledError:
-                raise
-            except (AuthenticationError, NotFoundError, ValidationError) as exc:
-                # retrying cannot help: say why and stop
-                self._stage(error=str(exc), status="error", live=False)
-                self._finish()
-                self._task = None
-                return
-            except (QwidgetsError, OSError) as exc:
-                failures += 1
-                delay = min(MAX_BACKOFF_S, float(self.interval) * 2 ** failures)
-                self._stage(error=f"{exc} (retrying in {delay:.0f} s)", status="error")
-            else:
-                failures = 0
-                # quiet rounds: back off up to 5 intervals; any change polls at full speed
-                idle = 0 if changed else idle + 1
-                delay = float(self.interval) * min(5.0, 1.5 ** idle)
-                self._stage(error="", status="live")
-            assert self._wake is not None
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-            self._wake.clear()
+    def _on_failure(self, message: str) -> None:
+        self._stage(error=message, status="error")
 
-    async def _poll_changes(self) -> bool:
+    def _on_recovered(self) -> None:
+        self._stage(error="", status="live" if self.task is not None else "idle")
+
+    def _on_refusal(self, message: str) -> None:
+        self._stage(error=message, status="error", live=False)
+
+    async def _open_client(self) -> AsyncFederatedClient:
+        from qwidgets.client.federated.client import AsyncFederatedClient
+
+        return await AsyncFederatedClient.create()
+
+    async def _poll(self) -> Polled:
         before = (len(self.aggregates_all), self._state.get("round"),
                   self._state.get("clients"))
-        await self._poll()
-        return before != (len(self.aggregates_all), self._state.get("round"),
-                          self._state.get("clients"))
+        await self._fetch()
+        after = (len(self.aggregates_all), self._state.get("round"), self._state.get("clients"))
+        return Polled.CHANGED if after != before else Polled.UNCHANGED
 
-    async def _poll(self) -> dict[str, Any]:
-        client = await self._connect()
+    async def _fetch(self) -> dict[str, Any]:
+        client = await self._connection()
         keep = self.aggregates_all[:-REFETCH] if len(self.aggregates_all) > REFETCH else []
         after = int(keep[-1]["id"]) if keep else 0
         fetched: list[dict[str, Any]] = []
@@ -198,7 +135,6 @@ class FederatedPanel(QWidget):
             if not summary.get("more") or not summary["aggregates"]:
                 break
             after = int(summary["aggregates"][-1]["id"])
-        self.polls += 1
         self.aggregates_all = keep + fetched
         self._take(summary)
         return summary
@@ -222,28 +158,11 @@ class FederatedPanel(QWidget):
                                       for a in self.aggregates_all], MAX_POINTS),
                     updated_on=str(summary.get("now", "")))
 
-    # ------------------------------------------------------------ syncing
-
-    def _stage(self, **fields: Any) -> None:
-        self._pending.update(fields)
-        self._throttle.request()
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        with self.hold_sync():
-            for name, value in pending.items():
-                setattr(self, name, value)
-
-    def _finish(self) -> None:
-        self._throttle.request()
-        self._throttle.finish()
-        self.refresh_static()
-
     # ------------------------------------------------------------ browser requests
 
     async def _on_refresh(self) -> dict[str, Any]:
-        await self.refresh()
-        return {"aggregates": len(self.aggregates_all)}
+        ok = await self.refresh()
+        return {"ok": ok, "error": self.error, "aggregates": len(self.aggregates_all)}
 
     # Requests run on the loop of the cells (see _requests.py), where the client's
     # connections and the polling task live.
@@ -252,16 +171,16 @@ class FederatedPanel(QWidget):
             self.start()
         else:
             self.stop()
-        return {"live": self._task is not None}
+        return {"live": self.task is not None}
 
     async def _on_aggregate_now(self) -> dict[str, Any]:
         return await self._aggregate_now()
 
     async def _aggregate_now(self) -> dict[str, Any]:
-        client = await self._connect()
+        client = await self._connection()
         made = await client.aggregate_now(self.model)
-        if self._task is not None and self._wake is not None:
-            self._wake.set()  # the live loop polls at once
+        if self.task is not None:
+            self.wake()  # the live loop polls at once
         else:
             await self.refresh()
         return {"aggregate": made["id"] if made else None}

@@ -7,19 +7,17 @@ highlighted on them.
     gauges.track_task(task)                               # a QuantumTask or an ARN
     gauges
 
-Polling is ONE asyncio task on the kernel's loop for every device, task and job (requests of a
-round go out together, over the client's pooled connections), every ``poll_interval`` seconds,
-backing off (doubling, up to a minute) while the service fails. At most ``max_devices`` devices
-are shown (the devices holding your items first), the rest summed up as "N more". Updates reach
-the browser through a throttle: at most 10 per second, the last one always.
+Polling (``PollingPanel``) is ONE asyncio task on the kernel's loop for every device, task and
+job (requests of a round go out together, over the client's pooled connections), every
+``poll_interval`` seconds, backing off (doubling with jitter, up to a minute) while the service
+fails. At most ``max_devices`` devices are shown (the devices holding your items first), the
+rest summed up as "N more".
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
-import random
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -31,8 +29,9 @@ from qwidgets.client.braket.devices import Device, DeviceApi, DeviceSummary, Qua
 from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo
 from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableError
 from qwidgets.errors import QwidgetsError, ValidationError
-from qwidgets.widgets.base import QWidget, bundle
-from qwidgets.widgets.throttle import Throttle, sleep_or_wake
+from qwidgets.protocol.request_kinds import Request
+from qwidgets.widgets.base import bundle
+from qwidgets.widgets.polling import Pacing, Polled, PollingPanel
 
 MAX_BACKOFF_S = 60.0
 CATALOG_EVERY = 30  # polls between two reads of the device list (statuses change rarely)
@@ -40,10 +39,9 @@ TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 # Braket's display caps: a full gauge means "at least this many"
 TASK_CAP = 4000
 JOB_CAP = 1000
-_FAILURES = (ServiceUnavailableError, ApiError, OSError, asyncio.TimeoutError)
 
 
-class DeviceQueueGauges(QWidget):
+class DeviceQueueGauges(PollingPanel[DeviceApi]):
     """Live queue depths of quantum devices, with your tasks' and jobs' places in them."""
 
     _bundle_name = "gauges"
@@ -60,15 +58,11 @@ class DeviceQueueGauges(QWidget):
     polling = Bool(False, help="A polling task is running.").tag(sync=True)
     updated_at = Float(None, allow_none=True, help="When the kernel last read the queues "
                        "(epoch seconds).").tag(sync=True)
-    error = Unicode("", help="The last polling problem, '' if none.").tag(sync=True)
     tasks = List(Unicode(), help="ARNs of your quantum tasks shown on the gauges.").tag(sync=True)
     jobs = List(Unicode(), help="ARNs of your hybrid jobs shown on the gauges.").tag(sync=True)
-    _wake: asyncio.Event | None = None  # set while watching: wakes the poller early
-    # class-level defaults: close() also runs (from __del__) on an instance whose __init__ failed
-    _task: asyncio.Task[None] | None = None
-    _client: DeviceApi | None = None
-    _owns_client = False
-    _throttle: Throttle
+    retry_on = (ServiceUnavailableError, ApiError, OSError, asyncio.TimeoutError, ValidationError)
+    polled = "the queues"
+    handle = "gauges"
 
     def __init__(self, *, client: DeviceApi | None = None, device_arns: Sequence[str] | None = None,
                  track_tasks: Iterable[str | QuantumTask] = (), track_jobs: Iterable[str] = (),
@@ -77,24 +71,17 @@ class DeviceQueueGauges(QWidget):
         task_arns = [t.arn if isinstance(t, QuantumTask) else str(t) for t in track_tasks]
         kwargs.setdefault("tasks", task_arns)
         kwargs.setdefault("jobs", [str(j) for j in track_jobs])
-        super().__init__(**kwargs)
+        super().__init__(client=client, **kwargs)
         _check_settings(self.max_devices, self.poll_interval)
-        self._client = client
-        self._owns_client = client is None
         self._only = list(device_arns) if device_arns is not None else None
         self._catalog: list[DeviceSummary] = []
         self._catalog_age = CATALOG_EVERY
         self._last_device: dict[str, Device] = {}
         self._last_task: dict[str, TaskInfo] = {}
         self._last_job: dict[str, Any] = {}
-        self._pending: dict[str, Any] = {}
-        self._throttle = Throttle(self._flush, interval=0.1)
-        self._task: asyncio.Task[None] | None = None
-        self.polls = 0
-        self.failures = 0
-        self._requests.register("refresh", self._refresh_request)
+        self._requests.register(Request.REFRESH, self._refresh_request)
         if autostart:
-            self.start()
+            self._start_if_possible()
 
     # ------------------------------------------------------------ what is tracked
 
@@ -102,114 +89,72 @@ class DeviceQueueGauges(QWidget):
         arn = task.arn if isinstance(task, QuantumTask) else str(task)
         if arn not in self.tasks:
             self.tasks = [*self.tasks, arn]
-        self._poke()
+        self.wake()
 
     def track_job(self, arn: str) -> None:
         if arn not in self.jobs:
             self.jobs = [*self.jobs, str(arn)]
-        self._poke()
+        self.wake()
 
     @observe("max_devices", "poll_interval")
     def _settings_changed(self, change: dict[str, Any]) -> None:
         _check_settings(self.max_devices, self.poll_interval)
-        self._poke()
+        self.wake()
 
     @observe("paused")
     def _paused_changed(self, change: dict[str, Any]) -> None:
-        self._poke()
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        self.wake()
 
     # ------------------------------------------------------------ polling
 
-    def start(self) -> asyncio.Task[None] | None:
-        """Start polling on the running loop (the kernel's); None without one (then
-        ``await gauges.watch()`` or call ``await gauges.refresh()`` yourself)."""
-        if self._task is not None and not self._task.done():
-            return self._task
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        self._task = loop.create_task(self.watch())
-        return self._task
+    def pacing(self) -> Pacing:
+        # queues move slowly: no faster polling after a change, only a backoff on failures
+        return Pacing(fast=self.poll_interval, slow=self.poll_interval,
+                      max_backoff=MAX_BACKOFF_S, jitter=True)
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    def _paused(self) -> bool:
+        return self.paused
 
-    async def watch(self) -> None:
-        """Poll until stopped or closed; back off while the service fails."""
-        self._wake = asyncio.Event()
-        self.polling = True
-        try:
-            while True:
-                if self.paused:
-                    await self._sleep(None)
-                    continue
-                ok = await self.refresh()
-                await self._sleep(self.poll_interval if ok else self.backoff())
-        finally:
-            self.polling = False
-            self._throttle.finish()
-            self.refresh_static()
+    def _on_polling(self, active: bool) -> None:
+        self._stage(polling=active)
 
-    def backoff(self) -> float:
-        """Seconds before the next poll after ``failures`` failed ones in a row (full jitter
-        on the doubled interval, so many dashboards do not retry in step)."""
-        ceiling = min(MAX_BACKOFF_S, self.poll_interval * 2 ** self.failures)
-        return max(self.poll_interval, random.uniform(ceiling / 2, ceiling))
+    async def _open_client(self) -> DeviceApi:
+        from qwidgets.client.braket.devices import AsyncDeviceClient
 
-    async def _sleep(self, seconds: float | None) -> None:
-        assert self._wake is not None
-        await sleep_or_wake(self._wake, seconds)
+        return await AsyncDeviceClient.create()
 
-    async def _source(self) -> DeviceApi:
-        if self._client is None:
-            from qwidgets.client.braket.devices import AsyncDeviceClient
-
-            self._client = await AsyncDeviceClient.create()
-        return self._client
-
-    async def refresh(self) -> bool:
-        """Read every shown device, task and job once; False if the service failed."""
-        self.polls += 1
-        try:
-            client = await self._source()
-            if self._catalog_age >= CATALOG_EVERY or not self._catalog:
-                self._catalog = await self._list_devices(client)
-                self._catalog_age = 0
-            self._catalog_age += 1
-            active_tasks = [a for a in self.tasks
-                            if a not in self._last_task or not self._last_task[a].terminal]
-            active_jobs = [a for a in self.jobs if self._last_job.get(a, {}).get("status")
-                           not in TERMINAL]
-            # your items first: where they are decides which devices are shown
-            item_answers = await asyncio.gather(
-                *(client.task(a) for a in active_tasks), *(client.job(a) for a in active_jobs),
-                return_exceptions=True)
-            self._remember_items(active_tasks, active_jobs, item_answers)
-            shown, more = self._choose()
-            device_answers = await asyncio.gather(*(client.device(s.arn) for s in shown),
-                                                  return_exceptions=True)
-        except (*_FAILURES, ValidationError) as exc:
-            return self._failed(exc)
+    async def _poll(self) -> Polled:
+        """Read every shown device, task and job once."""
+        client = await self._connection()
+        if self._catalog_age >= CATALOG_EVERY or not self._catalog:
+            self._catalog = await self._list_devices(client)
+            self._catalog_age = 0
+        self._catalog_age += 1
+        active_tasks = [a for a in self.tasks
+                        if a not in self._last_task or not self._last_task[a].terminal]
+        active_jobs = [a for a in self.jobs if self._last_job.get(a, {}).get("status")
+                       not in TERMINAL]
+        # your items first: where they are decides which devices are shown
+        item_answers = await asyncio.gather(
+            *(client.task(a) for a in active_tasks), *(client.job(a) for a in active_jobs),
+            return_exceptions=True)
+        self._remember_items(active_tasks, active_jobs, item_answers)
+        shown, more = self._choose()
+        device_answers = await asyncio.gather(*(client.device(s.arn) for s in shown),
+                                              return_exceptions=True)
         problems = [a for a in (*item_answers, *device_answers) if isinstance(a, BaseException)]
         for a in problems:
-            if not isinstance(a, (*_FAILURES, QwidgetsError)):
+            if not isinstance(a, (*self.retry_on, QwidgetsError)):
                 raise a
         if shown and all(isinstance(a, BaseException) for a in device_answers):
-            return self._failed(problems[0])
+            raise problems[0]
         for summary, answer in zip(shown, device_answers, strict=True):
             if isinstance(answer, Device):
                 self._last_device[summary.arn] = answer
-        self.failures = 0
         note = f"{len(problems)} request(s) failed; showing their last answers" if problems else ""
-        self._update(devices=[self._device_state(s) for s in shown], more=more,
-                     updated_at=time.time(), error=note)
-        return True
+        self._stage(devices=[self._device_state(s) for s in shown], more=more,
+                    updated_at=time.time(), error=note)
+        return Polled.CHANGED
 
     def _remember_items(self, active_tasks: list[str], active_jobs: list[str],
                         answers: Sequence[Any]) -> None:
@@ -228,12 +173,6 @@ class DeviceQueueGauges(QWidget):
             elif isinstance(answer, NotFoundError):
                 self._last_job[arn] = {"status": "NOT FOUND", "device": None, "queue": None,
                                        "name": ""}
-
-    def _failed(self, exc: BaseException) -> bool:
-        self.failures += 1
-        self._update(error=f"cannot read the queues: {exc}; retrying in a while "
-                     f"(attempt {self.failures})")
-        return False
 
     async def _list_devices(self, client: DeviceApi) -> list[DeviceSummary]:
         found = await client.devices()
@@ -282,31 +221,9 @@ class DeviceQueueGauges(QWidget):
                 "status": device.status if device is not None else summary.status,
                 "stale": device is None, "queues": queues, "mine": mine}
 
-    def _update(self, **values: Any) -> None:
-        self._pending.update(values)
-        self._throttle.request()
-
-    def _flush(self) -> None:
-        values, self._pending = self._pending, {}
-        with self.hold_sync():
-            for key, value in values.items():
-                setattr(self, key, value)
-
     async def _refresh_request(self) -> dict[str, Any]:
         ok = await self.refresh()
-        self._throttle.finish()
         return {"ok": ok, "error": self.error}
-
-    def close(self) -> None:
-        self.stop()
-        throttle = getattr(self, "_throttle", None)
-        if throttle is not None:
-            throttle.cancel()
-        if self._owns_client and self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(client.close())
-        super().close()
 
     # ------------------------------------------------------------ static form
 

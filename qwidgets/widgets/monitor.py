@@ -4,14 +4,14 @@ button for a training on a qcog service (by default the embedded simulator).
     monitor = TrainingMonitor(client)          # a client that started a training
     monitor = TrainingMonitor.attach(guid)     # after a kernel restart, by model guid
 
-Polling is one asyncio task on the kernel's running loop, so other cells run meanwhile and
-Cancel reaches Python. The whole loss history stays in the kernel; the browser gets a min/max
-decimated window of it as float32 buffers, at most ten times a second.
+Polling (``PollingPanel``) is one asyncio task on the kernel's running loop, so other cells
+run meanwhile and Cancel reaches Python; it stops at a final status, on close(), or after the
+connection is lost for good. The whole loss history stays in the kernel; the browser gets a
+min/max decimated window of it as float32 buffers, at most eight times a second.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,13 +20,20 @@ import numpy as np
 import numpy.typing as npt
 from traitlets import Bool, Bytes, Dict, Float, Int, List, Unicode
 
+from qwidgets.client.errors import AuthenticationError, NotFoundError, UsageError
 from qwidgets.errors import ValidationError
-from qwidgets.widgets.base import QWidget, bundle
+from qwidgets.protocol.request_kinds import Request
+from qwidgets.widgets.base import bundle
 from qwidgets.widgets.decimate import MAX_POINTS, minmax
 from qwidgets.widgets.loss_history import LossHistory
-from qwidgets.widgets.monitor_poll import FINAL_STATUSES, Poller, check_intervals, progress_fields
 from qwidgets.widgets.monitor_static import monitor_html, monitor_text
-from qwidgets.widgets.throttle import Throttle
+from qwidgets.widgets.polling import UPDATE_INTERVAL, Pacing, Polled, PollingPanel, PollingRefusedError
+from qwidgets.widgets.training_progress import (
+    FINAL_STATUSES,
+    MAX_FAILURES,
+    check_intervals,
+    progress_fields,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -34,16 +41,13 @@ if TYPE_CHECKING:
     from qwidgets.client import AsyncQcogClient
 
 SYNCED_EVENTS = 50
-# Eight refreshes a second, not ten: the first and the final state go out at once, outside the
-# rhythm, and the total must stay under Jupyter's ten messages a second.
-UPDATE_INTERVAL = 0.125
 # What ``update()`` accepts: the progress fields a caller feeding the monitor may set.
 UPDATABLE = ("status", "training_completion", "current_batch_completion", "pass_index",
              "batch_index", "num_passes", "num_batches", "loss", "failure_reason", "error",
              "model_guid")
 
 
-class TrainingMonitor(QWidget):
+class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
     """Live view of one training. Feed it a client (polled on the kernel's loop), a guid to
     reattach to, or nothing and call ``push()`` / ``update()`` yourself."""
 
@@ -63,7 +67,6 @@ class TrainingMonitor(QWidget):
     loss = Float(None, allow_none=True, help="Latest loss").tag(sync=True)
     eta_seconds = Float(None, allow_none=True, help="Estimated seconds left").tag(sync=True)
     failure_reason = Unicode("", help="Why the server failed the training").tag(sync=True)
-    error = Unicode("", help="A problem on our side (lost connection...)").tag(sync=True)
     events = List(Dict(), help=f"The last {SYNCED_EVENTS} log events").tag(sync=True)
 
     _batch_x = Bytes(b"", help="float32 LE positions of the decimated per-batch loss").tag(sync=True)
@@ -72,6 +75,13 @@ class TrainingMonitor(QWidget):
     _pass_y = Bytes(b"", help="float32 LE mean loss of each finished pass").tag(sync=True)
     _points = Int(0, help="Values in the kernel's history (the chart may show fewer)").tag(sync=True)
     _can_cancel = Bool(False, help="A training is attached and still running").tag(sync=True)
+
+    # The client already retried each request: whatever still fails is a lost connection.
+    retry_on = (Exception,)
+    stop_on = (NotFoundError, AuthenticationError)
+    max_failures = MAX_FAILURES
+    polled = "the training"
+    handle = "monitor"
 
     def __init__(self, client: AsyncQcogClient | None = None, *, guid: str | None = None,
                  poll_interval: float = 0.25, max_interval: float = 2.0,
@@ -84,24 +94,23 @@ class TrainingMonitor(QWidget):
         if client is not None and guid is None and client.model_guid is None:
             raise ValidationError("client", client, "has not started a training",
                                   "call `await client.train(...)` first, or pass guid=...")
-        super().__init__(**kwargs)
+        super().__init__(client=client, update_interval=update_interval, **kwargs)
         self.history = LossHistory()
         self.all_events: list[dict[str, str]] = []
-        self._pending: dict[str, Any] = {}
         self._chart_dirty = False
         self._dirty = False
-        self._force_static = False
         self._due = 0.0
         self._clock: Callable[[], float] = time.monotonic
-        self._throttle = Throttle(self._flush, update_interval)
         self._eta = _Eta()
-        self._poller = Poller(self, client, guid or (client.model_guid if client else None),
-                              poll_interval, max_interval)
-        self._requests.register("stop_training", self._on_stop_request)
-        if self._poller.guid is not None:
-            self._set(model_guid=self._poller.guid, status="connecting", _can_cancel=True)
-            self._poller.start(quiet=True)
-            self._throttle.finish()
+        self._guid = guid or (client.model_guid if client else None)
+        self._poll_interval, self._max_interval = poll_interval, max_interval
+        self._requests.register(Request.STOP_TRAINING, self._on_stop_request)
+        if self._guid is not None:
+            self._stage(model_guid=self._guid, status="connecting", _can_cancel=True)
+            if self._start_if_possible() is None:
+                self.log_event("not polling yet (no running event loop): "
+                               "`await monitor.wait()` starts it")
+            self._throttle_now()
 
     @classmethod
     def attach(cls, guid: str, client: AsyncQcogClient | None = None,
@@ -112,12 +121,8 @@ class TrainingMonitor(QWidget):
 
     @property
     def client(self) -> AsyncQcogClient | None:
-        return self._poller.client
-
-    @property
-    def task(self) -> asyncio.Task[str] | None:
-        """The polling task (None before it starts and in a loop-less script)."""
-        return self._poller.task
+        client: AsyncQcogClient | None = self._client
+        return client
 
     # ------------------------------------------------------------ feeding
 
@@ -143,17 +148,17 @@ class TrainingMonitor(QWidget):
             if name not in UPDATABLE:
                 raise ValidationError(name, fields[name], f"is not a progress field; known: "
                                       f"{', '.join(UPDATABLE)}", "use one of those names")
-        self._set(**fields)
+        self._stage(**fields)
 
-    def _set(self, **fields: Any) -> None:
-        if "status" in fields and fields["status"] != self._pending.get("status", self.status):
+    def _stage(self, **fields: Any) -> None:
+        if "status" in fields and fields["status"] != self._staged("status"):
             self.log_event(f"status: {fields['status']}",
                            "error" if fields["status"] == "failed" else "info")
         if "training_completion" in fields:
             self._pending["eta_seconds"] = self._eta.update(float(fields["training_completion"]),
                                                            self._clock())
-        self._pending.update(fields)
-        self._request()
+        self._dirty = True
+        super()._stage(**fields)
 
     def log_event(self, text: str, level: str = "info") -> None:
         event = {"time": time.strftime("%H:%M:%S"), "level": level, "text": str(text)}
@@ -164,9 +169,7 @@ class TrainingMonitor(QWidget):
     def finish(self) -> None:
         """Send the state now, whatever the throttle, and refresh the static form (what a
         saved notebook shows)."""
-        self._force_static = True
-        self._request()
-        self._throttle.finish()
+        self._send_now()
 
     def _apply(self, progress: dict[str, Any], matrix: Any) -> bool:
         """Take in one poll's answer; True if anything changed."""
@@ -175,44 +178,109 @@ class TrainingMonitor(QWidget):
         added = self.history.sync_matrix(matrix, fields["num_batches"], final)
         if added:
             self._chart_dirty = True
-        changed = {k: v for k, v in fields.items() if self._pending.get(k, getattr(self, k)) != v}
+        changed = {k: v for k, v in fields.items() if self._staged(k) != v}
         if changed:
-            self._set(**changed)
+            self._stage(**changed)
         elif added:
             self._request()
         return bool(added or changed)
 
-    # ------------------------------------------------------------ control
+    # ------------------------------------------------------------ polling
 
-    def start(self) -> None:
-        """Start (or restart, after a lost connection) polling on the running loop."""
-        self._poller.start()
+    def pacing(self) -> Pacing:
+        return Pacing(fast=self._poll_interval, slow=self._max_interval,
+                      max_backoff=self._max_interval)
+
+    def _check_startable(self) -> None:
+        if self._guid is None:
+            raise UsageError("this monitor watches no training: create it with a client that "
+                             "started one, or with guid=...")
+
+    def _no_loop_hint(self) -> str:
+        return "use `await monitor.wait()` (in a script: `asyncio.run(monitor.wait())`)"
+
+    def _on_polling(self, active: bool) -> None:
+        if active and self._staged("status") == "disconnected":
+            self._stage(status="connecting", error="")
+
+    def _describe_failure(self, exc: BaseException) -> str:
+        return f"lost connection to the service: {exc}"
+
+    def _describe_refusal(self, exc: BaseException) -> str:
+        return f"the service refused model {self._guid}: {exc}"
+
+    def _on_failure(self, message: str) -> None:
+        self._stage(error=message)
+        self.log_event(message, "error")
+
+    def _on_recovered(self) -> None:
+        self._stage(error="")
+        self.log_event("connection back")
+
+    def _on_refusal(self, message: str) -> None:
+        self._stage(status="disconnected", error=message, _can_cancel=False)
+        self.log_event(message, "error")
+
+    async def _open_client(self) -> AsyncQcogClient:
+        from qwidgets.client import AsyncQcogClient
+
+        return await AsyncQcogClient.create()
+
+    async def _attached(self) -> AsyncQcogClient:
+        guid = self._guid
+        assert guid is not None
+        try:
+            client = await self._connection()
+            if client.model_guid != guid:
+                await client.preloaded_model(guid)
+        except Exception as exc:
+            raise PollingRefusedError(f"could not attach to model {guid}: {exc}") from exc
+        return client
+
+    async def _poll(self) -> Polled:
+        client = await self._attached()
+        progress = await client.progress()
+        changed = self._apply(progress, client.trained_model.get("loss"))
+        status = str(progress.get("status"))
+        if status in FINAL_STATUSES:
+            if status == "failed":
+                self.log_event(f"failed: {progress.get('failure_reason') or 'no reason'}", "error")
+            return Polled.ENDED
+        return Polled.CHANGED if changed else Polled.UNCHANGED
+
+    # ------------------------------------------------------------ control
 
     async def wait(self) -> str:
         """Poll until the training ends (runs the polling here if no task is running, as in a
         script: ``asyncio.run(monitor.wait())``); returns the final status."""
-        return await self._poller.wait()
+        if self.task is None and self._staged("status") in FINAL_STATUSES:
+            return str(self._staged("status"))
+        await self.watch()
+        return str(self._staged("status"))
 
     async def cancel(self) -> str:
         """Cancel the training on the server; the status goes cancelled_pending, cancelled."""
-        return await self._poller.cancel()
+        if self._guid is None:
+            raise UsageError("nothing to cancel: this monitor watches no training")
+        client = await self._attached()
+        self.log_event("cancel requested")
+        await client.cancel()
+        status = str(client.last_status or "cancelled_pending")
+        self._stage(status=status, _can_cancel=False)
+        self._throttle_now()
+        if self.task is not None:
+            self.wake()  # see the end of the cancel now, not after a backed-off sleep
+        else:
+            self._start_if_possible()
+        return status
 
     async def _on_stop_request(self) -> dict[str, str]:
         try:
             return {"status": await self.cancel()}
         except Exception as exc:  # shown in the log as well as next to the button
             self.log_event(f"cancel failed: {exc}", "error")
-            self._throttle.finish()
+            self._throttle_now()
             raise
-
-    def close(self) -> None:
-        # getattr: close() also runs from __del__ of an instance whose __init__ raised
-        poller, throttle = getattr(self, "_poller", None), getattr(self, "_throttle", None)
-        if poller is not None:
-            poller.stop()
-        if throttle is not None:
-            throttle.cancel()
-        super().close()
 
     # ------------------------------------------------------------ views of the history
 
@@ -256,16 +324,12 @@ class TrainingMonitor(QWidget):
     def _flush(self) -> None:
         self._dirty = False
         self._due = self._clock() + self._throttle.interval
-        pending, self._pending = self._pending, {}
         if self._chart_dirty:
             self._chart_dirty = False
-            pending.update(self._chart_state())
-        with self.hold_sync():
-            for name, value in pending.items():
-                setattr(self, name, value)
-        if self._force_static or pending.get("status") in FINAL_STATUSES:
-            self._force_static = False
-            self.refresh_static()
+            self._pending.update(self._chart_state())
+        if self._pending.get("status") in FINAL_STATUSES:
+            self._static_due = True
+        super()._flush()
 
     def _chart_state(self) -> dict[str, Any]:
         values = self.history.values

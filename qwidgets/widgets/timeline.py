@@ -4,14 +4,13 @@
     timeline = JobTimeline(arn, client=jobs)          # any object with async get_job/cancel_job
     timeline
 
-Polling is one asyncio task on the kernel's loop: every ``min_interval`` seconds while the job
-changes, backing off by half up to ``max_interval`` while it does not, and stopping when the job
-ends. Updates reach the browser through a throttle (at most 10 per second, the last one always).
+Polling (``PollingPanel``) is one asyncio task on the kernel's loop: every ``min_interval``
+seconds while the job changes, growing by half up to ``max_interval`` while it does not, and
+stopping when the job ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 import time
 from datetime import datetime, timezone
@@ -22,15 +21,16 @@ from traitlets import Bool, Dict, Float, List, Unicode
 from qwidgets.client.braket.hybrid_jobs import JobInfo, JobsApi
 from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableError
 from qwidgets.errors import QwidgetsError
-from qwidgets.widgets.base import QWidget, bundle
-from qwidgets.widgets.throttle import Throttle, sleep_or_wake
+from qwidgets.protocol.request_kinds import Request
+from qwidgets.widgets.base import bundle
+from qwidgets.widgets.polling import Pacing, Polled, PollingPanel
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _STATE_KEYS = ("job_arn", "job_name", "status", "device", "events", "queue_position",
                "queue_message", "failure_reason", "created_at", "started_at", "ended_at")
 
 
-class JobTimeline(QWidget):
+class JobTimeline(PollingPanel[JobsApi]):
     """A hybrid job's timeline, kept up to date while the job runs."""
 
     _bundle_name = "timeline"
@@ -53,7 +53,11 @@ class JobTimeline(QWidget):
     updated_at = Float(None, allow_none=True, help="When the kernel last read the job.").tag(
         sync=True)
     polling = Bool(False, help="A polling task is running.").tag(sync=True)
-    error = Unicode("", help="The last polling or cancel problem, '' if none.").tag(sync=True)
+
+    stop_on = (NotFoundError,)
+    retry_on = (ServiceUnavailableError, ApiError, OSError)
+    polled = "the job"
+    handle = "timeline"
 
     def __init__(self, job: str | JobInfo | None = None, *, client: JobsApi | None = None,
                  min_interval: float | None = None, max_interval: float | None = None,
@@ -70,127 +74,63 @@ class JobTimeline(QWidget):
             kwargs.update(job.to_state())
         elif job is not None:
             kwargs["job_arn"] = job
-        super().__init__(**kwargs)
+        super().__init__(client=client, **kwargs)
         self.min_interval = min_interval
         self.max_interval = max_interval
-        self._client = client
-        self._pending: dict[str, Any] = {}
-        self._throttle = Throttle(self._flush, interval=0.1)
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.polls = 0
-        self._requests.register("cancel_job", self._cancel_request)
+        self._requests.register(Request.CANCEL_JOB, self._cancel_request)
         if autostart and self.job_arn and self.status not in TERMINAL:
-            self.start()
+            self._start_if_possible()
 
     # ------------------------------------------------------------ polling
 
-    def start(self) -> asyncio.Task[None] | None:
-        """Start polling on the running loop (the kernel's); None without a running loop
-        (then ``await timeline.watch()``)."""
-        if self._task is not None and not self._task.done():
-            return self._task
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None
-        self._task = loop.create_task(self.watch())
-        return self._task
+    def pacing(self) -> Pacing:
+        return Pacing(fast=self.min_interval, slow=self.max_interval,
+                      max_backoff=self.max_interval)
 
-    def stop(self) -> None:
-        task = getattr(self, "_task", None)  # None too when __init__ failed early
-        if task is not None:
-            task.cancel()
-
-    async def watch(self) -> None:
-        """Poll until the job ends (or the widget closes)."""
+    def _check_startable(self) -> None:
         if not self.job_arn:
             raise QwidgetsError("JobTimeline has no job_arn to watch: pass the job's ARN")
-        self._wake = asyncio.Event()
-        self._update(polling=True)
-        interval = self.min_interval
-        try:
-            while True:
-                changed, done = await self.refresh()
-                if done:
-                    break
-                interval = self.min_interval if changed else min(self.max_interval,
-                                                                 interval * 1.5)
-                await self._sleep(interval)
-        finally:
-            self._update(polling=False)
-            self._throttle.finish()
-            if self.status in TERMINAL:
-                self.refresh_static()
 
-    async def refresh(self) -> tuple[bool, bool]:
-        """Read the job once; ``(anything changed, polling should end)``."""
-        client = await self._source()
-        self.polls += 1
-        try:
-            info = await client.get_job(self.job_arn)
-        except NotFoundError as exc:
-            self._update(error=f"{exc} (polling stopped)")
-            return True, True
-        except (ServiceUnavailableError, ApiError, OSError) as exc:
-            self._update(error=f"cannot read the job: {exc}; retrying")
-            return False, False
+    def _on_polling(self, active: bool) -> None:
+        self._stage(polling=active)
+
+    async def _open_client(self) -> JobsApi:
+        from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient
+
+        return await AsyncJobsClient.create()
+
+    async def _poll(self) -> Polled:
+        """Read the job once."""
+        client = await self._connection()
+        info = await client.get_job(self.job_arn)
         state = info.to_state()
         # GetJob returns the latest 20 events: keep the older ones this timeline already saw
-        state["events"] = _merge(self._pending.get("events", self.events), state["events"])
-        known = {k: self._pending.get(k, getattr(self, k)) for k in state}
-        changed = any(known[k] != v for k, v in state.items())
-        self._update(**state, updated_at=time.time(), error="")
-        return changed, info.terminal
-
-    async def _sleep(self, seconds: float) -> None:
-        assert self._wake is not None
-        await sleep_or_wake(self._wake, seconds)
-
-    async def _source(self) -> JobsApi:
-        if self._client is None:
-            from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient
-
-            self._client = await AsyncJobsClient.create()
-        return self._client
-
-    def _update(self, **values: Any) -> None:
-        self._pending.update(values)
-        self._throttle.request()
-
-    def _flush(self) -> None:
-        values, self._pending = self._pending, {}
-        with self.hold_sync():
-            for key, value in values.items():
-                setattr(self, key, value)
+        state["events"] = _merge(self._staged("events"), state["events"])
+        changed = any(self._staged(k) != v for k, v in state.items())
+        self._stage(**state, updated_at=time.time(), error="")
+        if info.terminal:
+            return Polled.ENDED
+        return Polled.CHANGED if changed else Polled.UNCHANGED
 
     # ------------------------------------------------------------ cancel
 
     async def cancel(self) -> str:
         """Cancel the job on the server; ``CANCELLING`` or ``CANCELLED``."""
-        client = await self._source()
+        client = await self._connection()
         status = await client.cancel_job(self.job_arn)
-        if self._wake is not None:
-            self._wake.set()  # show the new state now, not after the backoff
+        if self.task is not None:
+            self.wake()  # show the new state now, not after the backoff
         else:
             await self.refresh()
-            self._throttle.finish()
         return status
 
     async def _cancel_request(self) -> dict[str, str]:
         try:
             status = await self.cancel()
         except QwidgetsError as exc:
-            self._update(error=f"cancel failed: {exc}")
+            self._stage(error=f"cancel failed: {exc}")
             raise
         return {"cancellationStatus": status}
-
-    def close(self) -> None:
-        self.stop()
-        throttle = getattr(self, "_throttle", None)
-        if throttle is not None:
-            throttle.cancel()
-        super().close()
 
     # ------------------------------------------------------------ static form
 
