@@ -38,6 +38,7 @@ from qwidgets.protocol.params import (
     validate_model,
     validate_training_parameters,
 )
+from qwidgets.protocol.request_kinds import Request
 from qwidgets.protocol.schema import Choice, ParamSet
 from qwidgets.widgets.base import QWidget, bundle
 from qwidgets.widgets.codegen import client_model_call, training_code
@@ -104,7 +105,7 @@ class ModelConfigForm(QWidget):
         value = kwargs.pop("value", None)
         super().__init__(schema=describe_all(), columns=list(self._labels), **kwargs)
         self.value = dict(value) if value is not None else self._default_value()
-        self._requests.register("train", self._on_train_request)
+        self._requests.register(Request.TRAIN, self._on_train_request)
 
     # ------------------------------------------------------------ data
 

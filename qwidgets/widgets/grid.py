@@ -17,6 +17,7 @@ import pandas as pd
 from traitlets import Bool, Dict, Int, List, Unicode, validate
 
 from qwidgets.errors import QwidgetsError, ValidationError
+from qwidgets.protocol.request_kinds import Request
 from qwidgets.widgets.base import QWidget, bundle, escape
 from qwidgets.widgets.frame_view import FrameView, ViewKey
 
@@ -57,9 +58,9 @@ class InferenceGrid(QWidget):
         self._view = FrameView(df, actual)
         self._describe()
         super().__init__(**kwargs)
-        self._requests.register("window", self._on_window)
-        self._requests.register("summary", self._on_summary)
-        self._requests.register("export", self._on_export)
+        self._requests.register(Request.WINDOW, self._on_window)
+        self._requests.register(Request.SUMMARY, self._on_summary)
+        self._requests.register(Request.EXPORT, self._on_export)
 
     def _describe(self) -> None:
         view = self._view

@@ -20,6 +20,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode
 
 from qwidgets.client.pipeline.runner import FINAL_STATES, ActionState, Event, Pipeline
 from qwidgets.errors import ValidationError
+from qwidgets.protocol.request_kinds import Request
 from qwidgets.widgets.base import QWidget, bundle, escape
 from qwidgets.widgets.throttle import Throttle
 
@@ -59,8 +60,8 @@ class PipelineView(QWidget):
         self._progress: dict[str, float] = {}
         self._throttle = Throttle(self._flush, update_interval)
         self._handler = pipeline.add_handler(self._on_event)
-        self._requests.register("stop", self._on_stop)
-        self._requests.register("resume", self._on_resume)
+        self._requests.register(Request.STOP, self._on_stop)
+        self._requests.register(Request.RESUME, self._on_resume)
         self._flush()
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qwidgets.errors import QwidgetsError
+from qwidgets.protocol.request_kinds import Control, Request
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ class Requests:
         self._handlers: dict[str, Handler] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    def register(self, kind: str, handler: Handler) -> None:
-        self._handlers[kind] = handler
+    def register(self, kind: Request, handler: Handler) -> None:
+        """``kind``: a request kind of the table (``qwidgets/protocol/request_kinds.json``)."""
+        self._handlers[Request(kind).value] = handler
 
     def receive(self, content: Any, buffers: list[Any] | None = None) -> None:
         """The widget's ``on_msg`` callback body."""
@@ -50,7 +52,7 @@ class Requests:
     def _receive_here(self, content: dict[str, Any], buffers: list[Any] | None) -> None:
         kind = str(content["kind"])
         rid = str(content.get("id", ""))
-        if kind == "cancel":
+        if kind == Control.CANCEL:
             task = self.tasks.pop(str(content.get("target", "")), None)
             if task is not None:
                 task.cancel()
@@ -108,7 +110,7 @@ class Requests:
 
     def _reply(self, rid: str, ok: bool, *, result: Any = None, error: str | None = None,
                buffers: list[Any] | None = None) -> None:
-        message: dict[str, Any] = {"id": rid, "kind": "reply", "ok": ok}
+        message: dict[str, Any] = {"id": rid, "kind": Control.REPLY.value, "ok": ok}
         if ok:
             message["result"] = result
         else:
