@@ -5,16 +5,24 @@ ipywidgets' own ``embed_minimal_html`` loads require.js and its HTML manager fro
 and, by default, leaves an anywidget's ``_esm`` out of the state: offline that is a blank page.
 Here every widget module is inlined once and rendered by a small runtime
 (``js/src/export/export_runtime.ts``) that hands it a model built from the saved state.
+
+A panel's module is taken from its synced state (``_esm``: the very text anywidget sends to
+JupyterLab), so this module needs nothing of ``qwidgets.widgets`` and the widgets' base can
+import it without a cycle.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 from collections.abc import Iterable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import anywidget
 
 from qwidgets.errors import QwidgetsError
 
@@ -26,13 +34,16 @@ _SKIP = {"_esm", "_css", "_anywidget_id", "_model_module", "_model_module_versio
 OFFLINE_ROWS = 5_000
 
 
+def is_panel(item: Any) -> bool:
+    """A qwidgets widget: an anywidget with a static form (``QWidget`` and its subclasses)."""
+    return isinstance(item, anywidget.AnyWidget) and callable(getattr(item, "static_html", None))
+
+
 def panels_of(items: Iterable[Any]) -> list[Any]:
     """The qwidgets widgets in ``items``, looking inside ipywidgets containers (Box, Tab...)."""
-    from qwidgets.widgets.base import QWidget
-
     found: list[Any] = []
     for item in items:
-        if isinstance(item, QWidget):
+        if is_panel(item):
             found.append(item)
         elif hasattr(item, "children"):
             found.extend(panels_of(item.children))
@@ -50,6 +61,17 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def panel_module(widget: Any) -> tuple[str, str]:
+    """``(name, code)`` of the ES module rendering ``widget``: the name a hash of the code, so
+    each module is inlined once however many panels use it."""
+    code = widget.get_state().get("_esm")
+    if not isinstance(code, str) or not code.strip():
+        raise QwidgetsError(f"{type(widget).__name__} carries no widget module to export: "
+                            "reinstall with `pip install -e .` (needs Node.js) or run "
+                            "`npm --prefix js run build`")
+    return "m" + hashlib.sha256(code.encode("utf-8")).hexdigest()[:12], code
 
 
 def panel_state(widget: Any, max_rows: int = OFFLINE_ROWS) -> dict[str, Any]:
@@ -71,20 +93,19 @@ def _script_text(text: str) -> str:
 def page_html(widgets: Iterable[Any], title: str = "qwidgets panels",
               max_rows: int = OFFLINE_ROWS) -> str:
     """One self-contained HTML page rendering ``widgets``."""
-    from qwidgets.widgets.base import STATIC
-
     panels = panels_of(widgets)
     if not panels:
         raise QwidgetsError("nothing to export: pass at least one qwidgets widget")
-    runtime_path = STATIC / "export_runtime.js"
+    runtime = files("qwidgets").joinpath("static", "export_runtime.js")
+    if not runtime.is_file():
+        raise QwidgetsError("the export runtime static/export_runtime.js is missing: reinstall "
+                            "with `pip install -e .` (needs Node.js) or run `npm --prefix js run build`")
+    names: list[str] = []
     modules: dict[str, str] = {}
     for panel in panels:
-        name = panel._bundle_name
-        path = STATIC / f"{name}.js"
-        if not path.exists() or not runtime_path.exists():
-            raise QwidgetsError(f"the widget bundle {path.name} is missing: reinstall with "
-                                "`pip install -e .` (needs Node.js) or run `npm --prefix js run build`")
-        modules.setdefault(name, path.read_text(encoding="utf-8"))
+        name, code = panel_module(panel)
+        names.append(name)
+        modules.setdefault(name, code)
     parts = [
         "<!DOCTYPE html>", "<html lang='en'>", "<head>", "<meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -98,16 +119,16 @@ def page_html(widgets: Iterable[Any], title: str = "qwidgets panels",
         ".qw-export-error{color:#d32f2f}</style>",
         "</head>", "<body>", f"<h1 style='font-size:1.3em'>{html.escape(title)}</h1>",
     ]
-    for i, panel in enumerate(panels):
+    for i, (panel, name) in enumerate(zip(panels, names, strict=True)):
         state = json.dumps(panel_state(panel, max_rows), separators=(",", ":"), allow_nan=False,
                            default=str)
         parts.append(f"<div class='qw-export-panel' data-qw-panel='{i}' "
-                     f"data-qw-module='{html.escape(panel._bundle_name)}'>{panel.static_html()}</div>")
+                     f"data-qw-module='{name}'>{panel.static_html()}</div>")
         parts.append(f"<script type='application/json' id='qw-state-{i}'>{_script_text(state)}</script>")
     for name, code in modules.items():
         parts.append(f"<script type='text/plain' id='qw-esm-{html.escape(name)}'>"
                      f"{_script_text(code)}</script>")
-    parts.append(f"<script type='module'>{_script_text(runtime_path.read_text(encoding='utf-8'))}"
+    parts.append(f"<script type='module'>{_script_text(runtime.read_text(encoding='utf-8'))}"
                  "</script>")
     parts += ["</body>", "</html>"]
     return "\n".join(parts)

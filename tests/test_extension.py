@@ -14,6 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 import qwidgets
 from qwidgets.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError
+from qwidgets.export import panel_module
 from qwidgets.sim import start
 
 
@@ -96,7 +97,9 @@ async def test_dashboard_joins_other_panels_and_exports_them(tmp_path: Path) -> 
         assert dash.panels[-1] is timeline
         assert timeline in dash.children[-1].children
         page = dash.save_html(tmp_path / "d.html").read_text()
-        assert "data-qw-module='timeline'" in page
+        name, _ = panel_module(timeline)
+        assert f"data-qw-module='{name}'" in page
+        assert page.count(f"id='qw-esm-{name}'") == 1  # each module inlined once
         with pytest.raises(TypeError, match="qwidgets widgets"):
             dash.add("not a widget")  # type: ignore[arg-type]
         dash.close()
