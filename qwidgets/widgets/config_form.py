@@ -25,7 +25,7 @@ import pandas as pd
 import traitlets
 from pandas.api.types import is_complex_dtype, is_numeric_dtype
 
-from qwidgets.client.qcog.checks import check_frame
+from qwidgets.client.qcog.checks import check_numeric_frame
 from qwidgets.client.qcog.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError, ValidationError
 from qwidgets.protocol.data import check_columns_match
@@ -169,7 +169,7 @@ class ModelConfigForm(QWidget):
             problem: ValidationError | None = None
             try:
                 check_columns_match([c for c in self._labels if c in operators], operators)
-                check_frame(self._selected_frame(operators))
+                check_numeric_frame(self._selected_frame(operators))
             except ValidationError as exc:
                 problem = exc
             self._data_check = (key, problem)

@@ -249,7 +249,9 @@ def plan_columns(df: pd.DataFrame, actual: pd.DataFrame | None) -> list[GridColu
     return _pair_within(cols, taken)
 
 
-def check_frame(df: Any, field_name: str) -> pd.DataFrame:
+def require_dataframe(df: Any, field_name: str) -> pd.DataFrame:
+    """``df`` itself if it is a DataFrame (any dtypes: a grid shows text too), else a
+    ValidationError; the numeric rules of training data are ``check_numeric_frame``'s."""
     if not isinstance(df, pd.DataFrame):
         raise ValidationError(field_name, type(df).__name__, "a pandas DataFrame is needed",
                               "pass a DataFrame, e.g. pd.DataFrame(data)")

@@ -26,9 +26,9 @@ from qwidgets.errors import ValidationError
 from qwidgets.widgets.frame_columns import (
     TEXT_CAP,
     GridColumn,
-    check_frame,
     json_number,
     plan_columns,
+    require_dataframe,
 )
 from qwidgets.widgets.frame_order import full_order, head_order
 
@@ -68,9 +68,9 @@ class FrameView:
     """Windows, sorts, filters, summaries and CSV of one DataFrame (and its actual values)."""
 
     def __init__(self, df: Any, actual: Any = None) -> None:
-        self.df = check_frame(df, "df")
+        self.df = require_dataframe(df, "df")
         if actual is not None:
-            check_frame(actual, "actual")
+            require_dataframe(actual, "actual")
             if len(actual) != len(df):
                 raise ValidationError(
                     "actual", f"a frame of {len(actual)} rows",

@@ -9,8 +9,10 @@ import pandas as pd
 from qwidgets.protocol.data import inference_matrix, numeric_matrix
 
 
-def check_frame(frame: pd.DataFrame, field: str = "data") -> list[str]:
-    """The frame's columns as str, or a DataValidationError naming the faulty columns."""
+def check_numeric_frame(frame: pd.DataFrame, field: str = "data") -> list[str]:
+    """The engine's rules for data it trains on or forecasts from (a DataFrame, rows, unique
+    numeric columns, finite values): the frame's columns as str, or a DataValidationError
+    naming the faulty columns."""
     _, names = numeric_matrix(frame, field)
     return names
 

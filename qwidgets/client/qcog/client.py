@@ -29,7 +29,7 @@ from qwidgets.client.errors import (
 )
 from qwidgets.client.http import FilePart, HttpClient
 from qwidgets.client.qcog import encoding
-from qwidgets.client.qcog.checks import check_frame, inference_split
+from qwidgets.client.qcog.checks import check_numeric_frame, inference_split
 from qwidgets.client.qcog.parameters import (
     InferenceParameters,
     StateParameters,
@@ -213,7 +213,7 @@ class AsyncQcogClient:
 
     async def data(self, data: pd.DataFrame) -> AsyncQcogClient:
         """Upload a training DataFrame (gzip multipart above ``upload_threshold`` bytes)."""
-        columns = check_frame(data)
+        columns = check_numeric_frame(data)
         if self._model is not None:
             check_columns_match(columns, self._model["operators"])
         csv_text = encoding.frame_csv(data)
@@ -355,7 +355,7 @@ class AsyncQcogClient:
         if self._model is not None:
             data, targets = inference_split(data, self._model["operators"], to_forecast)
         else:
-            check_frame(data)
+            check_numeric_frame(data)
             targets = None
         answer = _object(await self._http.post(f"model/{guid}/inference/", {
             "data": encoding.encode_b64(data), "parameters": checked["state_parameters"]}),
