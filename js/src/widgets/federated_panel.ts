@@ -188,11 +188,11 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     }
     if (!g.last) {
       const none = svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle" });
-      none.textContent = "no validation scores yet";
+      none.textContent = `no validation scores yet (waiting for '${key}')`;
       parts.push(none);
     }
     chart.replaceChildren(...parts);
-    const summary = g.last ? `validation ${key} per aggregate version; latest ${formatNumber(g.last.score)} at version ${g.last.version}` : `validation ${key}: no scores yet`;
+    const summary = g.last ? `validation ${key} per aggregate version; latest ${formatNumber(g.last.score)} at version ${g.last.version}` : `validation ${key}: no scores yet (waiting for '${key}' in the clients' validation results)`;
     chart.setAttribute("aria-label", summary);
     setText(chartTitle, g.last ? `Validation ${key} (mean over clients): ${formatNumber(g.last.score)}` : `Validation ${key}`);
   };

@@ -59,6 +59,7 @@ from aiohttp import web
 
 from qwidgets.errors import ValidationError
 from qwidgets.protocol.federated import (
+    DEFAULT_SCORE_KEY,
     FederatedNotFoundError,
     NotRegisteredError,
     check_client_uuid,
@@ -351,7 +352,7 @@ async def create_model(request: web.Request) -> web.Response:
     answer = await _call(request, _service(request).create_model,
                          name=check_name(body.get("name")), rule=rule,
                          initial_artifact=body.get("initial_artifact"),
-                         score_key=check_score_key(body.get("score_key", "score")))
+                         score_key=check_score_key(body.get("score_key", DEFAULT_SCORE_KEY)))
     return _json(answer, 201)
 
 

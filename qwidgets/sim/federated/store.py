@@ -23,6 +23,7 @@ import numpy as np
 
 from qwidgets.errors import ValidationError
 from qwidgets.protocol.federated import (
+    DEFAULT_SCORE_KEY,
     FederatedNotFoundError,
     NotRegisteredError,
     Rule,
@@ -112,7 +113,7 @@ class FederatedService:
     # ------------------------------------------------------------ models
 
     def create_model(self, ns: str, *, name: str, rule: Rule, initial_artifact: Any = None,
-                     score_key: str = "score") -> dict[str, Any]:
+                     score_key: str = DEFAULT_SCORE_KEY) -> dict[str, Any]:
         tensor = parse_tensor(initial_artifact, "initial_artifact") \
             if initial_artifact is not None else None
         now = self.clock()
