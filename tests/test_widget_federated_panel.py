@@ -20,6 +20,7 @@ from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.federated_panel import MAX_POINTS, TABLE_ROWS, FederatedPanel, _decimate
 from tests.client_support import FAST_RETRY
+from tests.widget_support import Wire, until
 
 
 @pytest.fixture
@@ -28,35 +29,6 @@ async def fed(server: SimServer) -> AsyncIterator[AsyncFederatedClient]:
                                                port=server.port, retry=FAST_RETRY)
     async with client:
         yield client
-
-
-class Wire:
-    """What the widget sends to the frontend, counted at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.messages: list[dict[str, Any]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-            self.messages.append(data or {})
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-    def updates(self) -> list[dict[str, Any]]:
-        return [m["state"] for m in self.messages if m.get("method") == "update"]
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [m["content"] for m in self.messages
-                if m.get("method") == "custom" and m["content"].get("kind") == "reply"]
-
-
-async def until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def test_arguments_are_checked() -> None:

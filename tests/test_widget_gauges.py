@@ -21,6 +21,7 @@ from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.gauges import DeviceQueueGauges
+from tests.widget_support import Wire, until
 
 AURORA = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Aurora-12"
 CEDAR = "arn:aws:braket:us-west-1::device/qpu/qwidgets/Cedar-8"
@@ -33,29 +34,6 @@ async def client(server: SimServer) -> AsyncIterator[AsyncDeviceClient]:
     async with await AsyncDeviceClient.create(endpoint=server.url, token=server.token,
                                               retry=FAST) as running:
         yield running
-
-
-class Wire:
-    """Counts the state updates the widget sends to the frontend, at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.updates: list[dict[str, Any]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None,
-                    **keys: Any) -> None:
-            if (data or {}).get("method") == "update":
-                self.updates.append(data["state"])
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-
-async def until(condition: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def polled(client: AsyncDeviceClient, **options: Any) -> DeviceQueueGauges:
@@ -179,7 +157,7 @@ async def test_updates_are_throttled_and_the_last_one_is_sent(client: AsyncDevic
         await asyncio.sleep(0.002)
     gauges._throttle.finish()
     elapsed = time.monotonic() - started
-    sent = [u for u in wire.updates if "more" in u]
+    sent = [u for u in wire.updates() if "more" in u]
     assert len(sent) <= elapsed * 10 + 2
     assert sent[-1]["more"] == 199
     gauges.close()

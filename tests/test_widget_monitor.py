@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ from qwidgets.widgets.loss_history import LossHistory
 from qwidgets.widgets.monitor import TrainingMonitor
 from tests.client_support import client_for
 from tests.fault_proxy import Fault, FaultProxy
+from tests.widget_support import Wire, until
 
 GRAD = {"optimization_method": "GRAD", "iterations": 2, "learning_rate": 0.1}
 EIGH = {"state_method": "NP_EIGH"}
@@ -53,43 +53,6 @@ async def slow_training(client: AsyncQcogClient, passes: int = 300) -> str:
     await client.train(250, passes, GRAD, EIGH)
     assert client.model_guid is not None
     return client.model_guid
-
-
-class Wire:
-    """Counts what the widget sends to the frontend, at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.messages: list[tuple[float, dict[str, Any], list[Any]]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-            self.messages.append((time.monotonic(), data or {}, list(buffers or [])))
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-    def updates(self) -> list[dict[str, Any]]:
-        return [d["state"] for _, d, _ in self.messages if d.get("method") == "update"]
-
-    def last_buffer(self, name: str) -> np.ndarray:
-        """The float32 buffer ``name`` of the last update that carried it."""
-        for _, data, buffers in reversed(self.messages):
-            paths = data.get("buffer_paths") or []
-            if [name] in paths:
-                return np.frombuffer(bytes(buffers[paths.index([name])]), dtype="<f4")
-        raise AssertionError(f"no update carried {name}")
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [d["content"] for _, d, _ in self.messages
-                if d.get("method") == "custom" and d["content"].get("kind") == "reply"]
-
-
-async def until(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def f32(data: bytes) -> np.ndarray:

@@ -24,6 +24,7 @@ from qwidgets.sim import SimServer
 from qwidgets.widgets.base import bundle
 from qwidgets.widgets.pipeline_view import SYNCED_EVENTS, PipelineView
 from tests.client_support import client_for
+from tests.widget_support import Wire, until
 
 GRAD = {"weight_optimization": {"optimization_method": "GRAD", "iterations": 2,
                                 "learning_rate": 0.1},
@@ -52,35 +53,6 @@ def training(client: AsyncQcogClient, tmp: Path, name: str, *, qbits: int = 2, r
                             name=name, checkpoint=tmp / f"{name}.json", **GRAD)
 
 
-class Wire:
-    """What the widget sends to the frontend, counted at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.messages: list[tuple[float, dict[str, Any]]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-            self.messages.append((time.monotonic(), data or {}))
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-    def updates(self) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, d["state"]) for t, d in self.messages if d.get("method") == "update"]
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [d["content"] for _, d in self.messages
-                if d.get("method") == "custom" and d["content"].get("kind") == "reply"]
-
-
-async def until(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
 async def test_view_follows_a_training_pipeline_to_done(server, client, tmp_path):
     pipe = training(client, tmp_path, "viewed")
     view = PipelineView(pipe)
@@ -102,13 +74,9 @@ async def test_view_follows_a_training_pipeline_to_done(server, client, tmp_path
     assert view.events[-1]["status"] == "Finished"
     assert view.events[0]["t"] == view._t0
     # What reached the browser: the last update carried the final state, and no token.
-    updates = wire.updates()
-    assert updates
-    final = {}
-    for _, state in updates:
-        final.update(state)
-    assert final["state"] == "Done"
-    sent = json.dumps([d for _, d in wire.messages], default=str)
+    assert wire.updates()
+    assert wire.last()["state"] == "Done"
+    sent = json.dumps([d for _, d, _ in wire.messages], default=str)
     assert server.token not in sent
     assert server.token not in json.dumps(view.get_state(), default=str)
     static = view.static_html()
@@ -144,7 +112,7 @@ async def test_updates_are_throttled_and_the_final_state_always_sent():
     # <= 10 per second (one interval's worth of slack at each end), final state included
     assert len(updates) <= elapsed / 0.1 + 3, (len(updates), elapsed)
     assert len(pipe.events) > 2000
-    assert updates[-1][1].get("state") == "Done" or view.state == "Done"
+    assert updates[-1].get("state") == "Done" or view.state == "Done"
     assert view.state == "Done"
     assert len(view.events) == SYNCED_EVENTS
     assert view.event_count == len(pipe.events)

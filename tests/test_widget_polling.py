@@ -9,10 +9,11 @@ import time
 from typing import Any
 
 import pytest
-from traitlets import Bool, Int
+from traitlets import Int
 
 from qwidgets.client.errors import NotFoundError, UsageError
 from qwidgets.widgets.polling import Pacing, Polled, PollingPanel
+from tests.widget_support import Wire, until
 
 QUICK = Pacing(fast=0.01, slow=0.04, max_backoff=0.16)
 
@@ -23,7 +24,6 @@ class Scripted(PollingPanel[Any]):
 
     _esm = "export default { render() {} }"
     value = Int(0).tag(sync=True)
-    polling = Bool(False).tag(sync=True)
     stop_on = (NotFoundError,)
     retry_on = (OSError,)
     handle = "scripted"
@@ -39,9 +39,6 @@ class Scripted(PollingPanel[Any]):
     def pacing(self) -> Pacing:
         return self.pace
 
-    def _on_polling(self, active: bool) -> None:
-        self._stage(polling=active)
-
     async def _poll(self) -> Polled:
         self.called.append(time.monotonic())
         step = self.script.pop(0) if self.script else Polled.CHANGED
@@ -49,35 +46,6 @@ class Scripted(PollingPanel[Any]):
             raise step
         self._stage(value=self._staged("value") + 1)
         return step
-
-
-class Wire:
-    """The state updates the widget sends to the browser, with their times, at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.updates: list[tuple[float, dict[str, Any]]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-            if (data or {}).get("method") == "update":
-                self.updates.append((time.monotonic(), data["state"]))
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-    def last(self) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        for _, update in self.updates:
-            state.update(update)
-        return state
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
 
 
 async def test_one_task_however_often_start_is_called_and_stop_sends_the_last_state() -> None:
@@ -183,8 +151,8 @@ async def test_pushes_are_throttled_and_the_final_state_always_goes_out() -> Non
     span = time.monotonic() - started
     assert panel.polls == 401
     assert span > 0.3  # long enough for the rate to mean something
-    assert len(wire.updates) <= 10 * span + 2, (len(wire.updates), span)
-    assert len(wire.updates) >= 3  # it pushed while polling, not only at the end
+    assert len(wire.updates()) <= 10 * span + 2, (len(wire.updates()), span)
+    assert len(wire.updates()) >= 3  # it pushed while polling, not only at the end
     assert wire.last()["value"] == 401
     assert wire.last()["polling"] is False
 

@@ -5,9 +5,7 @@ static form of the last state, and no secret in the widget's state."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
@@ -15,6 +13,7 @@ from qwidgets.client import AsyncJobsClient, JobInfo, RetryPolicy
 from qwidgets.client.braket.hybrid_jobs import JobEvent, QueuePosition
 from qwidgets.sim import SimServer
 from qwidgets.widgets.timeline import JobTimeline, _merge
+from tests.widget_support import Wire, until
 
 TRAIN = "qwidgets.sim.braket.programs.train:main"
 LONG = {"qbits": 5, "num_passes": 5000, "rows": 2000, "batch_size": 250}
@@ -26,35 +25,6 @@ async def jobs(server: SimServer) -> AsyncIterator[AsyncJobsClient]:
                              retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05))
     yield client
     await client.close()
-
-
-class Wire:
-    """What the widget sends to the frontend, counted at the comm."""
-
-    def __init__(self, widget: Any) -> None:
-        self.messages: list[tuple[float, dict[str, Any]]] = []
-        original = widget.comm.publish_msg
-
-        def publish(msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:
-            self.messages.append((time.monotonic(), data or {}))
-            original(msg_type, data=data, metadata=metadata, buffers=buffers, **keys)
-
-        widget.comm.publish_msg = publish
-
-    def updates(self) -> list[tuple[float, dict[str, Any]]]:
-        return [(t, d["state"]) for t, d in self.messages if d.get("method") == "update"]
-
-    def replies(self) -> list[dict[str, Any]]:
-        return [d["content"] for _, d in self.messages
-                if d.get("method") == "custom" and d["content"].get("kind") == "reply"]
-
-
-async def until(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_the_timeline_follows_a_job_to_its_end(jobs: AsyncJobsClient) -> None:
@@ -111,7 +81,7 @@ async def test_updates_are_throttled_and_the_last_state_is_sent(jobs: AsyncJobsC
     await jobs.cancel_job(arn)
     assert timeline.task is not None
     await asyncio.wait_for(timeline.task, 60)
-    updates = wire.updates()
+    updates = wire.timed_updates()
     assert timeline.polls >= 40, timeline.polls
     times = [t for t, _ in updates]
     span = times[-1] - times[0]

@@ -26,7 +26,14 @@ TABLE = _table()
 DESCRIPTIONS = MappingProxyType({**TABLE["requests"], **TABLE["control"]})
 
 
-class Request(str, Enum):
+class Kind(str, Enum):
+    """A kind is its name wherever a string is expected (``str()``, f-strings, JSON)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Request(Kind):
     """What a view asks of its kernel object; each kind has one handler there."""
 
     WINDOW = "window"
@@ -41,18 +48,12 @@ class Request(str, Enum):
     CANCEL_JOB = "cancel_job"
     TRAIN = "train"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Control(str, Enum):
+class Control(Kind):
     """The protocol's own messages: a view cancelling a request, the kernel answering one."""
 
     CANCEL = "cancel"
     REPLY = "reply"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 REQUEST_KINDS = frozenset(k.value for k in Request)

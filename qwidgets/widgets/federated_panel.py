@@ -97,6 +97,7 @@ class FederatedPanel(PollingPanel["AsyncFederatedClient"]):
         return Pacing(fast=interval, slow=5 * interval, max_backoff=MAX_BACKOFF_S)
 
     def _on_polling(self, active: bool) -> None:
+        super()._on_polling(active)
         if active:
             self._stage(live=True, status="live", error="")
         else:

@@ -55,7 +55,6 @@ class DeviceQueueGauges(PollingPanel[DeviceApi]):
     poll_interval = Float(2.0, help="Seconds between two polls while all is well.").tag(sync=True)
     paused = Bool(False, help="Polling paused (from the Pause button or the kernel).").tag(
         sync=True)
-    polling = Bool(False, help="A polling task is running.").tag(sync=True)
     updated_at = Float(None, allow_none=True, help="When the kernel last read the queues "
                        "(epoch seconds).").tag(sync=True)
     tasks = List(Unicode(), help="ARNs of your quantum tasks shown on the gauges.").tag(sync=True)
@@ -114,9 +113,6 @@ class DeviceQueueGauges(PollingPanel[DeviceApi]):
 
     def _paused(self) -> bool:
         return self.paused
-
-    def _on_polling(self, active: bool) -> None:
-        self._stage(polling=active)
 
     async def _open_client(self) -> DeviceApi:
         from qwidgets.client.braket.devices import AsyncDeviceClient

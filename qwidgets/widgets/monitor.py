@@ -200,6 +200,7 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
         return "use `await monitor.wait()` (in a script: `asyncio.run(monitor.wait())`)"
 
     def _on_polling(self, active: bool) -> None:
+        super()._on_polling(active)
         if active and self._staged("status") == "disconnected":
             self._stage(status="connecting", error="")
 

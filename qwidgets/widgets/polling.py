@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from qwidgets.client.errors import UsageError
 from qwidgets.errors import QwidgetsError
@@ -85,6 +85,7 @@ class PollingPanel(QWidget, Generic[C]):
 
     error = Unicode("", help="The last problem polling or acting on the service, '' if none"
                     ).tag(sync=True)
+    polling = Bool(False, help="A polling task is running").tag(sync=True)
 
     # Exceptions of a poll: stop_on ends polling (checked first), retry_on backs off.
     stop_on: ClassVar[tuple[type[BaseException], ...]] = ()
@@ -151,7 +152,8 @@ class PollingPanel(QWidget, Generic[C]):
         return f"{exc} (polling stopped)"
 
     def _on_polling(self, active: bool) -> None:
-        """Polling started or ended: traits such as ``polling`` or ``live`` follow."""
+        """Polling started or ended: ``polling`` (and a panel's own traits) follow."""
+        self._stage(polling=active)
 
     def _on_failure(self, message: str) -> None:
         self._stage(error=message)

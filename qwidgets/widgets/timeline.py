@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from traitlets import Bool, Dict, Float, List, Unicode
+from traitlets import Dict, Float, List, Unicode
 
 from qwidgets.client.braket.hybrid_jobs import JobInfo, JobsApi
 from qwidgets.client.errors import ApiError, NotFoundError, ServiceUnavailableError
@@ -52,7 +52,6 @@ class JobTimeline(PollingPanel[JobsApi]):
     ended_at = Float(None, allow_none=True, help="Epoch seconds.").tag(sync=True)
     updated_at = Float(None, allow_none=True, help="When the kernel last read the job.").tag(
         sync=True)
-    polling = Bool(False, help="A polling task is running.").tag(sync=True)
 
     stop_on = (NotFoundError,)
     retry_on = (ServiceUnavailableError, ApiError, OSError)
@@ -90,9 +89,6 @@ class JobTimeline(PollingPanel[JobsApi]):
     def _check_startable(self) -> None:
         if not self.job_arn:
             raise QwidgetsError("JobTimeline has no job_arn to watch: pass the job's ARN")
-
-    def _on_polling(self, active: bool) -> None:
-        self._stage(polling=active)
 
     async def _open_client(self) -> JobsApi:
         from qwidgets.client.braket.hybrid_jobs import AsyncJobsClient
