@@ -96,7 +96,7 @@ def page_html(widgets: Iterable[Any], title: str = "qwidgets panels",
     panels = panels_of(widgets)
     if not panels:
         raise QwidgetsError("nothing to export: pass at least one qwidgets widget")
-    runtime = files("qwidgets").joinpath("static", "export_runtime.js")
+    runtime = files("qwidgets") / "static" / "export_runtime.js"
     if not runtime.is_file():
         raise QwidgetsError("the export runtime static/export_runtime.js is missing: reinstall "
                             "with `pip install -e .` (needs Node.js) or run `npm --prefix js run build`")
