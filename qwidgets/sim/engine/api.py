@@ -22,7 +22,7 @@ from qwidgets.protocol.params import validate_inference, validate_training_param
 from qwidgets.sim.engine.hamiltonian import Hamiltonian, expectations
 from qwidgets.sim.engine.models import HilbertModel, build_model
 from qwidgets.sim.engine.parts import map_parts
-from qwidgets.sim.engine.solvers import ground_states
+from qwidgets.sim.engine.solvers import solve
 from qwidgets.sim.engine.training import ProgressCallback, StopCheck, Trainer
 
 FORMAT = "qwidgets-model/1"
@@ -114,8 +114,8 @@ def infer(
     targets_A = A[wanted]
 
     def forecast(part: slice, generator: np.random.Generator) -> None:
-        _, psi = ground_states(ham.build(X[part]), spec["state_parameters"], None, generator)
-        out[part] = expectations(psi, targets_A)
+        found = solve(ham.rows(X[part]), spec["state_parameters"], None, generator)
+        out[part] = expectations(found.states, targets_A)
 
     map_parts(forecast, len(X), rng)
     return pd.DataFrame(out, index=data.index.copy(), columns=targets)

@@ -3,12 +3,15 @@
     H(x) = Q - sum_k (x_k / sigma_k^2) A_k + (sum_k x_k^2 / (2 sigma_k^2)) I,
 
 with Q computed once per weight update and the x-dependent part one real matmul for the whole
-batch (no Python loop over rows).
+batch (no Python loop over rows). The iterative solvers never build it: ``rows`` gives the same
+H as products on the shared matrices (``rows.LinearRows``).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from qwidgets.sim.engine.rows import LinearRows, LinearStructure
 
 CHUNK_BYTES = 64 * 2**20  # a chunk of H matrices stays this small, whatever the batch size
 
@@ -26,6 +29,7 @@ class Hamiltonian:
         self._Q = 0.5 * (self._Q + self._Q.conj().T)
         self._half_inv_sigma = 0.5 / sigma
         self._diag = np.arange(n)
+        self.structure = LinearStructure(np.concatenate([self._Q[None], scaled.reshape(count, n, n)]))
 
     def finite(self) -> bool:
         """False once the weights overflowed (a diverging training); costs O(N^2), not O(rows)."""
@@ -43,6 +47,14 @@ class Hamiltonian:
         H += self._Q
         H[:, self._diag, self._diag] += (X * X @ self._half_inv_sigma)[:, None]
         return H
+
+
+    def rows(self, X: np.ndarray) -> LinearRows:
+        """H(x) for the rows of X as products: sum_j c_j M_j + d I, M = (Q, -A_k / sigma_k^2)."""
+        coef = np.empty((len(X), X.shape[1] + 1))
+        coef[:, 0] = 1.0
+        coef[:, 1:] = X
+        return LinearRows(self.structure, coef, X * X @ self._half_inv_sigma)
 
 
 def chunk_rows(dim: int) -> int:

@@ -1,10 +1,12 @@
 """Rows cut into fixed parts and solved on a shared pool of threads.
 
 numpy's LAPACK, matmul and einsum loops release the GIL, so the parts of a batch run on every
-core. While parts run in parallel, BLAS is held to one thread of its own: OpenBLAS's threads
-spin while waiting, and two parts each waking them run slower than one part alone. Part
-boundaries never depend on the core count, and each part gets its own random
-generator spawned in order, so a training is the same on one core and on sixteen.
+core. While parts run, BLAS is held to one thread of its own, even with a single part or core:
+OpenBLAS's threads spin while waiting, and two parts each waking them run slower than one part
+alone; and a threaded matmul rounds differently from a one-thread one, which an iterative
+solver's stopping test would turn into a different answer. Part boundaries never depend on the
+core count, and each part gets its own random generator spawned in order, so a training is the
+same on one core and on sixteen.
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ def map_parts(fn: Callable[[slice, np.random.Generator], T], count: int,
     ``rng`` (generators are not thread-safe, and spawning keeps the draws core-independent)."""
     slices = parts(count)
     generators = rng.spawn(len(slices))
-    if len(slices) <= 1 or cores() == 1:
-        return [fn(s, g) for s, g in zip(slices, generators, strict=True)]
     with _one_blas_thread():
+        if len(slices) <= 1 or cores() == 1:
+            return [fn(s, g) for s, g in zip(slices, generators, strict=True)]
         return list(_shared_pool().map(fn, slices, generators))
 
 

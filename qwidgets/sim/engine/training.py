@@ -21,7 +21,7 @@ from qwidgets.sim.engine.hamiltonian import Hamiltonian, density_sums
 from qwidgets.sim.engine.models import HilbertModel, build_model
 from qwidgets.sim.engine.optimizers import WeightOptimizer
 from qwidgets.sim.engine.parts import map_parts
-from qwidgets.sim.engine.solvers import ground_states
+from qwidgets.sim.engine.solvers import solve
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,11 @@ class Progress:
     loss: float  # this batch's mean ground-state energy
     training_completion: int  # integer percent of all batches done, as on the wire
     current_batch_completion: int  # integer percent of the current batch's rows done
+    # Rows of this batch solved so far, and those among them whose iterative state solver ran
+    # out of iterations above its tolerance: their states, and so this loss, are approximate.
+    solved_rows: int = 0
+    unconverged_rows: int = 0
+    state_warning: str = ""  # empty while every state converged; else the share and the fix
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -70,6 +75,8 @@ class Trainer:
         # previous pass's ground states, for warm starts
         self._states = np.zeros((len(X), model.dim), dtype=np.complex128)
         self._solved = np.zeros(len(X), dtype=bool)
+        # per pass and batch: rows whose state solver stopped unconverged (0 for exact methods)
+        self.unconverged: list[list[int]] = [[0] * len(row) for row in self.loss]
 
     @property
     def batches(self) -> list[slice]:
@@ -81,16 +88,20 @@ class Trainer:
         passes = self.params["num_passes"]
         for p in range(len(self.loss), passes):
             self.loss.append([])
+            self.unconverged.append([])
             for b, rows in enumerate(batches):
-                loss = self._batch(rows, p, b, passes, len(batches))
+                loss, unconverged = self._batch(rows, p, b, passes, len(batches))
                 self.loss[p].append(loss)
-                self._report(p, b, passes, len(batches), loss, 100)
+                self.unconverged[p].append(unconverged)
+                self._report(p, b, passes, len(batches), loss, 100,
+                             rows.stop - rows.start, unconverged)
             self.optimizer.pass_end(self.model)
             if self.on_pass_end is not None:
                 self.on_pass_end(self)
         return self.loss
 
-    def _batch(self, rows: slice, p: int, b: int, passes: int, batches: int) -> float:
+    def _batch(self, rows: slice, p: int, b: int, passes: int,
+               batches: int) -> tuple[float, int]:
         model = self.model
         with np.errstate(over="ignore", invalid="ignore"):  # huge weights: caught just below
             A = model.operator_stack()
@@ -102,6 +113,7 @@ class Trainer:
         R = np.zeros((n, n), dtype=np.complex128)
         Rk = np.zeros((len(model.operators), n, n), dtype=np.complex128)
         energy = 0.0
+        unconverged = 0
         step = ham.chunk_rows()
         for start in range(0, len(X), step):
             if self.should_stop():
@@ -112,13 +124,15 @@ class Trainer:
                 results = map_parts(solve, len(chunk), self.rng)
             except np.linalg.LinAlgError as exc:  # LAPACK gives up on absurdly scaled matrices
                 raise _diverged(self.params["weight_optimization_kwargs"], p, b) from exc
-            for e, r, rk in results:  # in part order: the sums do not depend on the cores
+            for e, r, rk, u in results:  # in part order: the sums do not depend on the cores
                 R += r
                 Rk += rk
                 energy += e
-            if start + step < len(X):
-                self._report(p, b, passes, batches, energy / (start + len(chunk)),
-                             int(100 * (start + len(chunk)) / len(X)))
+                unconverged += u
+            done = start + len(chunk)
+            if done < len(X):
+                self._report(p, b, passes, batches, energy / done, int(100 * done / len(X)),
+                             done, unconverged)
         rate = self.state["learning_rate_axes"]
         if rate > 0:
             model.axes_step(model.energy_gradient(A, R, Rk, len(X)), rate,
@@ -127,28 +141,45 @@ class Trainer:
             self.optimizer.batch_step(model, R, Rk, len(X))
         if not np.isfinite(model.weights).all():
             raise _diverged(self.params["weight_optimization_kwargs"], p, b)
-        return energy / len(X)
+        return energy / len(X), unconverged
 
     def _solve_part(self, ham: Hamiltonian, chunk: np.ndarray, first: int, part: slice,
-                    rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray]:
-        """Ground states of ``chunk[part]`` (rows ``first + part`` of X): energy sum, R, Rk.
-        Runs on a worker thread; parts write disjoint rows of the warm-start states."""
+                    rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray, int]:
+        """Ground states of ``chunk[part]`` (rows ``first + part`` of X): energy sum, R, Rk and
+        the unconverged rows. Runs on a worker thread; parts write disjoint rows of the
+        warm-start states."""
         X = chunk[part]
         here = slice(first + part.start, first + part.stop)
         warm = self._states[here] if self._solved[here].all() else None
-        E, psi = ground_states(ham.build(X), self.state, warm, rng)
-        self._states[here] = psi
+        found = solve(ham.rows(X), self.state, warm, rng)
+        self._states[here] = found.states
         self._solved[here] = True
-        r, rk = density_sums(psi, X)
-        return float(E.sum()), r, rk
+        r, rk = density_sums(found.states, X)
+        return float(found.energies.sum()), r, rk, int(found.unconverged.sum())
 
     def _report(self, p: int, b: int, passes: int, batches: int, loss: float,
-                batch_done: int) -> None:
+                batch_done: int, solved: int, unconverged: int) -> None:
         if self.progress is None:
             return
         done = p * batches + b + (1 if batch_done >= 100 else 0)
         self.progress(Progress(p, b, passes, batches, loss,
-                               int(100 * done / (passes * batches)), batch_done))
+                               int(100 * done / (passes * batches)), batch_done, solved,
+                               unconverged, state_warning(self.state, unconverged, solved)))
+
+
+def state_warning(state: Mapping[str, Any], unconverged: int, rows: int) -> str:
+    """What a user reads when iterative states did not converge: how many, why, the fix."""
+    if unconverged == 0:
+        return ""
+    method = state["state_method"]
+    share = f"{100 * unconverged / max(rows, 1):.3g}% of this batch's rows ({unconverged} of {rows})"
+    if method == "EIGS":
+        return f"EIGS did not converge for {share}: use NP_EIGH"
+    budget = state["iterations"]
+    target = f"tol={state['tol']:g}" if "tol" in state else "the default accuracy"
+    return (f"{method} stopped at its iteration budget (iterations={budget}) above {target} for "
+            f"{share}: their states and this loss are approximate; raise iterations "
+            f"(e.g. to {2 * budget}) or use NP_EIGH")
 
 
 def _diverged(spec: Mapping[str, Any], p: int, b: int) -> ValidationError:
