@@ -82,6 +82,8 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
     max_failures = MAX_FAILURES
     polled = "the training"
     handle = "monitor"
+    failure_text = "lost connection to the service: {exc}"
+    refusal_text = "the service refused model {panel.model_guid}: {exc}"
 
     def __init__(self, client: AsyncQcogClient | None = None, *, guid: str | None = None,
                  poll_interval: float = 0.25, max_interval: float = 2.0,
@@ -203,12 +205,6 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
         super()._on_polling(active)
         if active and self._staged("status") == "disconnected":
             self._stage(status="connecting", error="")
-
-    def _describe_failure(self, exc: BaseException) -> str:
-        return f"lost connection to the service: {exc}"
-
-    def _describe_refusal(self, exc: BaseException) -> str:
-        return f"the service refused model {self._guid}: {exc}"
 
     def _on_failure(self, message: str) -> None:
         self._stage(error=message)

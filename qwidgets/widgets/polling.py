@@ -96,6 +96,9 @@ class PollingPanel(QWidget, Generic[C]):
     # Named in messages: what one poll reads, and the variable a notebook holds the panel in.
     polled: ClassVar[str] = "the service"
     handle: ClassVar[str] = "panel"
+    # What a failed or refused poll shows: {exc} the problem, {panel} the panel.
+    failure_text: ClassVar[str] = "cannot read {panel.polled}: {exc}"
+    refusal_text: ClassVar[str] = "{exc} (polling stopped)"
 
     # Class-level defaults: close() also runs (from __del__) on an instance whose __init__
     # failed before these were set.
@@ -144,12 +147,6 @@ class PollingPanel(QWidget, Generic[C]):
         h = self.handle
         return (f"use `await {h}.watch()` (in a script: `asyncio.run({h}.watch())`), or "
                 f"`await {h}.refresh()` to poll once")
-
-    def _describe_failure(self, exc: BaseException) -> str:
-        return f"cannot read {self.polled}: {exc}"
-
-    def _describe_refusal(self, exc: BaseException) -> str:
-        return f"{exc} (polling stopped)"
 
     def _on_polling(self, active: bool) -> None:
         """Polling started or ended: ``polling`` (and a panel's own traits) follow."""
@@ -281,10 +278,10 @@ class PollingPanel(QWidget, Generic[C]):
         except PollingRefusedError as exc:
             return self._refuse(str(exc))
         except self.stop_on as exc:
-            return self._refuse(self._describe_refusal(exc))
+            return self._refuse(self.refusal_text.format(exc=exc, panel=self))
         except self.retry_on as exc:
             self.failures += 1
-            message = self._describe_failure(exc)
+            message = self.failure_text.format(exc=exc, panel=self)
             if self.max_failures is not None and self.failures >= self.max_failures:
                 return self._refuse(f"{message} ({self.failures} polls failed in a row; "
                                     f"`{self.handle}.start()` tries again)")

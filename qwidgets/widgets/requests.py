@@ -81,26 +81,26 @@ class Requests:
         except asyncio.CancelledError:
             self._reply(rid, False, error="cancelled")
             raise
-        except (QwidgetsError, ValueError, KeyError, TypeError) as exc:
-            self._reply(rid, False, error=str(exc))
-            return
-        except Exception as exc:  # shown in the widget rather than lost in a log
-            log.exception("request %s failed", rid)
-            self._reply(rid, False, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self._fail(rid, exc)
             return
         self._answer(rid, result)
 
     def _finish(self, rid: str, call: Callable[[], Any]) -> None:
         try:
             result = call()
-        except (QwidgetsError, ValueError, KeyError, TypeError) as exc:
-            self._reply(rid, False, error=str(exc))
-            return
-        except Exception as exc:  # shown in the widget rather than lost in a log
-            log.exception("request %s failed", rid)
-            self._reply(rid, False, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            self._fail(rid, exc)
             return
         self._answer(rid, result)
+
+    def _fail(self, rid: str, exc: Exception) -> None:
+        if isinstance(exc, (QwidgetsError, ValueError, KeyError, TypeError)):
+            self._reply(rid, False, error=str(exc))  # the user's mistake: the message says it
+            return
+        # a bug or an outage: shown in the widget rather than lost in a log, and logged whole
+        log.error("request %s failed", rid, exc_info=exc)
+        self._reply(rid, False, error=f"{type(exc).__name__}: {exc}")
 
     def _answer(self, rid: str, result: Any) -> None:
         buffers: list[Any] = []
