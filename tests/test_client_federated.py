@@ -53,7 +53,7 @@ async def test_a_round_with_two_participants(fed: AsyncFederatedClient) -> None:
     agg = await one.check_for_new_model_aggregate()
     assert agg is not None
     assert agg["id"] == sent["aggregate"]
-    assert agg["result"] == {"b": pytest.approx(1.5), "w": [pytest.approx(2.0),
+    assert agg["results"] == {"b": pytest.approx(1.5), "w": [pytest.approx(2.0),
                                                              pytest.approx(3.0)]}
     await one.send_val_results({"r2": 0.5}, agg["id"])
     answer = await two.send_val_results(0.7, agg["id"])
@@ -64,8 +64,8 @@ async def test_a_round_with_two_participants(fed: AsyncFederatedClient) -> None:
     assert all(c["updates"] == 1 and c["scores"] == 1 for c in clients)
     listed = await fed.aggregates(mid)
     assert [a["validation_score"] for a in listed] == [pytest.approx(0.6)]
-    assert "result" not in listed[0]
-    assert (await fed.aggregate(mid, agg["id"]))["result"] == agg["result"]
+    assert "results" not in listed[0]
+    assert (await fed.aggregate(mid, agg["id"]))["results"] == agg["results"]
 
 
 async def test_update_after_on_a_new_client_is_no_type_error(fed: AsyncFederatedClient) -> None:
@@ -249,7 +249,7 @@ def test_blocking_webclient_from_threads(server: SimServer) -> None:
     try:
         agg = reader.check_for_new_model_aggregate(update_after=None)
         assert agg is not None
-        assert agg["result"] == [pytest.approx(3.0)]
+        assert agg["results"] == [pytest.approx(3.0)]
         assert "WebClient(federated_model_id=" in repr(reader)
     finally:
         reader.close()

@@ -59,7 +59,10 @@ def test_a_federated_round_with_the_public_client(server: sim.SimServer) -> None
     assert aggregate is not None
     assert aggregate["id"] == answer["aggregate"]
     assert aggregate["parent"] is None
-    assert aggregate["result"] == {"b": pytest.approx(1.5),
+    # the keys of fma_connect's documentation of check_for_new_model_aggregate
+    assert {"id", "results", "validation_score"} <= set(aggregate)
+    assert "result" not in aggregate
+    assert aggregate["results"] == {"b": pytest.approx(1.5),
                                    "w": [pytest.approx(2.0), pytest.approx(3.0)]}
     assert alice.check_for_new_model_aggregate() is None  # already seen
 
@@ -73,7 +76,7 @@ def test_a_federated_round_with_the_public_client(server: sim.SimServer) -> None
     latest = carol.check_for_latest_model()
     assert latest is not None
     assert latest["aggregate"] == aggregate["id"]
-    assert latest["values"] == aggregate["result"]
+    assert latest["values"] == aggregate["results"]
 
     # a second round: based on the first aggregate, so the versions chain
     for client, w in ((alice, [3.0, 3.0]), (bob, [3.0, 3.0]), (carol, [3.0, 3.0])):
@@ -82,7 +85,7 @@ def test_a_federated_round_with_the_public_client(server: sim.SimServer) -> None
     second = alice.check_for_new_model_aggregate()
     assert second is not None
     assert second["parent"] == aggregate["id"]
-    assert second["result"]["w"] == [3.0, 3.0]
+    assert second["results"]["w"] == [3.0, 3.0]
 
 
 def test_plain_updates_with_the_unweighted_mean(server: sim.SimServer) -> None:
@@ -95,7 +98,7 @@ def test_plain_updates_with_the_unweighted_mean(server: sim.SimServer) -> None:
     other.register()
     other.send_update([[3.0, 2.0], [1.0, 0.0]])
     aggregate = client.check_for_new_model_aggregate()
-    assert aggregate["result"] == [[2.0, 2.0], [2.0, 2.0]]
+    assert aggregate["results"] == [[2.0, 2.0], [2.0, 2.0]]
 
 
 def test_refusals_are_api_exceptions_with_our_messages(server: sim.SimServer) -> None:

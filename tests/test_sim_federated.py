@@ -174,7 +174,7 @@ def test_scores_per_metric_means() -> None:
 
 
 def test_latest_model_prefers_the_newer() -> None:
-    agg = {"id": 4, "result": [1.0], "created": 10.0}
+    agg = {"id": 4, "results": [1.0], "created": 10.0}
     art = {"id": 2, "values": [0.0], "created": 5.0}
     assert latest_model(agg, art) == {"values": [1.0], "aggregate": 4, "artifact": None}
     assert latest_model(agg, {**art, "created": 10.0})["aggregate"] is None
@@ -208,14 +208,14 @@ def test_all_clients_round_uses_each_clients_latest_update(service: FederatedSer
     assert made is not None
     first = service.latest_aggregate(NS, model["id"])
     assert first is not None
-    assert first["result"] == [3.0, 2.0]  # a's second update, b, c; a's first is replaced
+    assert first["results"] == [3.0, 2.0]  # a's second update, b, c; a's first is replaced
     assert (first["version"], first["parent"], first["n_updates"], first["n_clients"]) == \
         (1, None, 4, 3)
     for client, values in ((a, [1.0, 1.0]), (b, [1.0, 1.0]), (c, [4.0, 1.0])):
         second_id = service.add_update(NS, model["id"], client, values,
                                        base_aggregate=first["id"])["aggregate"]
     second = service.aggregate_row(NS, model["id"], second_id)
-    assert (second["version"], second["parent"], second["result"]) == (2, first["id"], [2.0, 1.0])
+    assert (second["version"], second["parent"], second["results"]) == (2, first["id"], [2.0, 1.0])
     assert service.model(NS, model["id"])["pending_updates"] == 0
     seen = {row["uuid"]: row for row in service.clients(NS, model["id"])}
     assert (seen[a]["updates"], seen[b]["updates"]) == (3, 2)
@@ -226,11 +226,11 @@ def test_x_updates_rule(service: FederatedService) -> None:
     a, b = _clients(service, model["id"], 2)
     assert service.add_update(NS, model["id"], a, [2.0])["aggregate"] is None
     made = service.add_update(NS, model["id"], a, [4.0])["aggregate"]
-    assert service.aggregate_row(NS, model["id"], made)["result"] == [4.0]  # one client: latest
+    assert service.aggregate_row(NS, model["id"], made)["results"] == [4.0]  # one client: latest
     assert service.add_update(NS, model["id"], b, [1.0])["aggregate"] is None
     made = service.add_update(NS, model["id"], a, [3.0])["aggregate"]
     row = service.aggregate_row(NS, model["id"], made)
-    assert row["result"] == [2.0]
+    assert row["results"] == [2.0]
     assert row["version"] == 2
 
 
@@ -243,7 +243,7 @@ def test_fedavg_through_the_service(service: FederatedService) -> None:
     service.add_update(NS, model["id"], a, [1.0], num_samples=30)
     made = service.add_update(NS, model["id"], b, {"values": [5.0], "num_samples": 10})
     row = service.aggregate_row(NS, model["id"], made["aggregate"])
-    assert row["result"] == [pytest.approx(2.0)]
+    assert row["results"] == [pytest.approx(2.0)]
     assert row["num_samples"] == 40
 
 
@@ -276,7 +276,7 @@ def test_all_clients_checked_on_schedule(service: FederatedService) -> None:
     assert isinstance(service.clock, ManualClock)
     service.clock.advance(10)
     assert len(service.tick()) == 1
-    assert service.latest_aggregate(NS, model["id"])["result"] == [2.0]
+    assert service.latest_aggregate(NS, model["id"])["results"] == [2.0]
 
 
 def test_scores_averaged_per_aggregate_and_replaced(service: FederatedService) -> None:
@@ -344,7 +344,7 @@ def test_state_survives_a_restart_and_namespaces_are_separate(tmp_path: Path) ->
         assert again.model(OTHER_NS, 1)["name"] == "o"
         clock.advance(30)
         assert len(again.tick()) == 1
-        assert again.latest_aggregate(NS, 1)["result"] == [1.0, 2.0]
+        assert again.latest_aggregate(NS, 1)["results"] == [1.0, 2.0]
         assert again.latest_aggregate(OTHER_NS, 1) is None
         with pytest.raises(NotRegisteredError):
             again.add_update(OTHER_NS, 1, a, [1.0])  # a belongs to the other namespace
@@ -403,9 +403,9 @@ async def test_webclient_routes_status_codes(tmp_path: Path) -> None:
         status, agg = await _json(c, "GET", f"{_fl()}/models/{mid}/get_latest_aggregate/",
                                   headers={"CLIENT-UUID": uid})
         assert status == 200
-        assert set(agg) >= {"id", "federated_model", "parent", "result", "validation_score",
+        assert set(agg) >= {"id", "federated_model", "parent", "results", "validation_score",
                             "created_on"}
-        assert agg["result"] == [1.0, 3.0]
+        assert agg["results"] == [1.0, 3.0]
         assert agg["validation_score"] is None
         status, latest = await _json(c, "GET", f"{_fl()}/models/{mid}/get_latest_model/")
         assert status == 200
@@ -554,7 +554,7 @@ async def test_background_schedule_aggregates_periodic_models(tmp_path: Path) ->
                 break
             assert time.monotonic() < deadline, "the schedule did not aggregate"
             await asyncio.sleep(0.05)
-        assert agg["result"] == [4.0]
+        assert agg["results"] == [4.0]
         _, detail = await _json(c, "GET", f"/api/v1/federated/models/{mid}/aggregates/"
                                 f"{agg['id']}/", headers=api.headers())
         assert detail["trigger"] == "schedule"

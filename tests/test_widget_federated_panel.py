@@ -86,7 +86,7 @@ async def test_a_long_history_is_windowed(fed: AsyncFederatedClient) -> None:
     assert len(panel.aggregates_all) == TABLE_ROWS + 15
     assert len(panel.aggregates) == TABLE_ROWS
     assert panel.aggregates[-1]["version"] == TABLE_ROWS + 15
-    assert "result" not in panel.aggregates[-1]
+    assert "results" not in panel.aggregates[-1]
     assert len(panel.scores) == TABLE_ROWS + 15
     # a late score for a recent aggregate is picked up by the next poll
     last = panel.aggregates_all[-1]["id"]

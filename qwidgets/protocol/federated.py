@@ -2,7 +2,7 @@
 when updates become an aggregate, unweighted-mean and FedAvg aggregation, validation scores
 averaged per aggregate, and the choice between the latest aggregate and the current artifact.
 
-Tensors. An update's ``data`` (and an aggregate's ``result``, an artifact's ``values``) is a
+Tensors. An update's ``data`` (and an aggregate's ``results``, an artifact's ``values``) is a
 number, a rectangular nested list of numbers, or an object whose values are such tensors
 (``{"w": [[0.1], [0.2]], "b": 0.0}``, a state dict). Every update of a model must have the
 same structure (shape and keys) as the model's first artifact or first update.

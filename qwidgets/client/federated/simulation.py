@@ -105,7 +105,7 @@ async def simulate_clients(
             if delay and round_index < rounds - 1:
                 await asyncio.sleep(delay)
         final = await participants[0].web.latest_aggregate()
-        report.weights = dict(final["result"]) if final else {}
+        report.weights = dict(final["results"]) if final else {}
         report.seconds = time.perf_counter() - started
         return report
     finally:
@@ -118,7 +118,7 @@ async def _train_round(p: _Participant, steps: int, rate: float, timeout: float
     """One participant's round: ``(aggregate id, validation R²)``."""
     latest = await p.web.latest_aggregate()
     if latest is not None:
-        start, base = latest["result"], int(latest["id"])
+        start, base = latest["results"], int(latest["id"])
     else:
         artifact = await p.web.get_current_artifact()
         if artifact is None:
@@ -142,7 +142,7 @@ async def _train_round(p: _Participant, steps: int, rate: float, timeout: float
                            f"aggregate within {timeout:g} s: is another client registered with "
                            "it that does not send updates? aggregate_now() closes a stalled "
                            "round; a new model avoids it") from None
-    w, b = np.asarray(found["result"]["w"]), float(found["result"]["b"])
+    w, b = np.asarray(found["results"]["w"]), float(found["results"]["b"])
     predicted = p.x_val @ w + b
     mse = float(np.mean((predicted - p.y_val) ** 2))
     r2 = 1.0 - mse / float(np.var(p.y_val)) if np.var(p.y_val) > 0 else 0.0

@@ -79,7 +79,7 @@ def latest_model(aggregate_row: Mapping[str, Any] | None, artifact_row: Mapping[
         return {"values": artifact_row["values"], "aggregate": None,
                 "artifact": artifact_row["id"]}
     assert aggregate_row is not None
-    return {"values": aggregate_row["result"], "aggregate": aggregate_row["id"],
+    return {"values": aggregate_row["results"], "aggregate": aggregate_row["id"],
             "artifact": None}
 
 

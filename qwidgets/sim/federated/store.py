@@ -390,7 +390,7 @@ class FederatedService:
         """Make an aggregate the model's current artifact (the next artifact version)."""
         source = self.aggregate_row(ns, model_id, aggregate_id)
         with self.store.transaction() as conn:
-            self._insert_artifact(conn, ns, model_id, source["result"], aggregate_id,
+            self._insert_artifact(conn, ns, model_id, source["results"], aggregate_id,
                                   self.clock())
         artifact = self.current_artifact(ns, model_id)
         assert artifact is not None
@@ -486,5 +486,7 @@ def _aggregate_view(row: sqlite3.Row, values: bool) -> dict[str, Any]:
         "n_clients": row["n_clients"], "num_samples": row["num_samples"],
         "trigger": row["trigger"], "created_on": iso(row["created"])}
     if values:
-        out["result"] = json.loads(row["result"])
+        # the key of fma_connect's documentation (id, results, validation_score); its client
+        # reads none of them, so no older alias is kept
+        out["results"] = json.loads(row["result"])
     return out
