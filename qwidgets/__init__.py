@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from qwidgets.errors import QwidgetsError, QwidgetsWarning, ValidationError
@@ -65,7 +66,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+# Subpackages a user reaches as ``qwidgets.widgets.X`` after a bare ``import qwidgets``.
+_SUBPACKAGES = frozenset({"widgets", "client", "sim", "protocol"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"qwidgets.{name}")
     if name == "save_html":
         from qwidgets.export import save_html
 
@@ -82,4 +89,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__, *_EXTENSION})
+    return sorted({*globals(), *__all__, *_EXTENSION, *_SUBPACKAGES})

@@ -117,3 +117,15 @@ def test_the_wheel_turns_on_saved_widget_state_for_jupyterlab() -> None:
     assert len(sources) == 1, shared
     settings = json.loads((ROOT / sources[0]).read_text())
     assert settings == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+
+
+def test_a_bare_import_reaches_the_widgets_as_the_readme_names_them() -> None:
+    import subprocess
+    import sys
+
+    code = ("import qwidgets; print(qwidgets.widgets.InferenceGrid.__name__, "
+            "qwidgets.protocol.__name__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["InferenceGrid", "qwidgets.protocol"]
