@@ -26,6 +26,7 @@ from qwidgets.protocol.hybrid_jobs import (
     MAX_EVENTS,
     check_runnable,
     prepare_create_job,
+    runs_uploaded_code,
     validate_create_job,
 )
 from qwidgets.protocol.sigv4 import access_key_id, sign_request
@@ -140,10 +141,12 @@ def test_job_states_and_event_types_are_brakets() -> None:
     assert MAX_EVENTS == 20
 
 
-def test_the_simulator_runs_only_its_builtin_source_and_entry_points() -> None:
-    with pytest.raises(ValidationError, match="no S3") as info:
-        check_runnable(validate_create_job(body(source_module="s3://mine/code.tar.gz")))
-    assert info.value.field.endswith("s3Uri")
+def test_the_builtin_source_runs_only_its_entry_points() -> None:
+    uploaded = validate_create_job(body(source_module="s3://mine/code.tar.gz",
+                                        entry_point="algo:start", hyperparameters={"x": 1}))
+    assert runs_uploaded_code(uploaded)  # whose code decides what its hyperparameters mean
+    check_runnable(uploaded)
+    assert not runs_uploaded_code(validate_create_job(body()))
     with pytest.raises(ValidationError, match="not importable from the source module") as info:
         check_runnable(validate_create_job(body(entry_point="os:system")))
     assert info.value.field.endswith("entryPoint")

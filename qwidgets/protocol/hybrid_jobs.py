@@ -1,17 +1,18 @@
 """Hybrid jobs, the one definition of their rules: job states and event types, the checks of a
 CreateJob request (amazon-braket-sdk's ``prepare_quantum_job``, ``docs/braket-sdk-calls.md``),
-the SDK's defaults, and which sources the simulator can run. No I/O: the server answers 4xx
+the SDK's defaults, and which sources the simulator runs how. No I/O: the server answers 4xx
 from these checks, the client runs the same checks before sending, and the runner runs what
 they accepted.
 
-What the simulator runs (nothing else is accepted, and nothing is pretended):
-
-- source ``s3://qwidgets-builtin/qwidgets-jobs.tar.gz``: the package ``qwidgets.sim.braket.programs`` shipped
-  with qwidgets, standing in for an uploaded archive (the simulator has no S3);
-- an entry point of that package listed in ``BUILTIN_ENTRY_POINTS``, e.g.
-  ``qwidgets.sim.braket.programs.train:main``, which trains an engine model with the job's hyperparameters;
-- input data: a channel whose ``s3Uri`` is ``s3://qwidgets-datasets/<dataset guid>``, a
-  dataset uploaded through the qcog routes with the same credentials (optional)."""
+- The built-in source ``s3://qwidgets-builtin/qwidgets-jobs.tar.gz`` (the package
+  ``qwidgets.sim.braket.programs``) with an entry point of ``BUILTIN_ENTRY_POINTS``, e.g.
+  ``qwidgets.sim.braket.programs.train:main``, which trains an engine model with the job's
+  hyperparameters; input data: channels ``s3://qwidgets-datasets/<dataset guid>`` (datasets
+  uploaded through the qcog routes with the same credentials).
+- Any other source is a ``.tar.gz`` the caller uploaded to the simulator's S3, run for real in
+  a sandboxed process, and only by a server started with ``RUN_CODE_FLAG``
+  (``runs_uploaded_code``).
+"""
 
 from __future__ import annotations
 
@@ -19,14 +20,10 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qwidgets.errors import ValidationError
 from qwidgets.protocol import train_job
-
-if TYPE_CHECKING:
-    pass
-
 
 JOB_NAME_PATTERN = re.compile(r"^(?!-)[A-Za-z0-9-]{1,50}(?<!-)$")
 
@@ -142,7 +139,7 @@ def check_source(s3_uri: Any, entry_point: str | None, field: str = "s3Uri",
     if not isinstance(s3_uri, str) or not S3_PATH_PATTERN.match(s3_uri) \
             or not s3_uri.startswith("s3://"):
         raise ValidationError(field, s3_uri, "must be an S3 URI 's3://bucket/key.tar.gz'",
-                              f"the simulator's built-in source is {BUILTIN_SOURCE!r}")
+                              f"e.g. the simulator's built-in source {BUILTIN_SOURCE!r}")
     if not s3_uri.endswith(".tar.gz"):
         raise ValidationError(field, s3_uri, "an S3 source must point to a tar.gz file",
                               "upload the source as a .tar.gz archive")
@@ -452,14 +449,21 @@ def default_job_name(entry_point: str) -> str:
     return f"{stem}-{int(time.time() * 1000)}"
 
 
+RUN_CODE_FLAG = "--run-job-code"
+
+
+def runs_uploaded_code(spec: JobSpec) -> bool:
+    """Any source but the built-in one is code the caller uploaded."""
+    return spec.source != BUILTIN_SOURCE
+
+
 def check_runnable(spec: JobSpec) -> None:
-    """The simulator runs only its built-in source and entry points; the hyperparameters must
-    suit the entry point. Raises ValidationError otherwise (the server's 400)."""
+    """The built-in source runs its entry points with hyperparameters that suit them, on
+    datasets of the simulator; raises ValidationError otherwise (the server's 400). An uploaded
+    source decides itself what its hyperparameters and input data mean."""
+    if runs_uploaded_code(spec):
+        return
     prefix = "algorithmSpecification.scriptModeConfig"
-    if spec.source != BUILTIN_SOURCE:
-        raise ValidationError(f"{prefix}.s3Uri", spec.source, "is not a source the simulator "
-                              "can run (it has no S3 and runs no uploaded code)",
-                              f"use s3Uri={BUILTIN_SOURCE!r}")
     entry = normalise_entry_point(spec.entry_point)
     if entry not in BUILTIN_ENTRY_POINTS:
         raise ValidationError(f"{prefix}.entryPoint", spec.entry_point,

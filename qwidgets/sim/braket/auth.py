@@ -24,6 +24,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
+import string
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -56,16 +59,48 @@ class Caller:
     region: str
     service: str
     access_key: str
+    session: str | None = None  # the job name, for a hybrid job's temporary credentials
+
+
+@dataclass(frozen=True)
+class Session:
+    """Temporary credentials of a running hybrid job: its namespace, never the token."""
+
+    ns: str
+    name: str
+    secret: str
+    token: str
 
 
 class BraketKeys:
-    """The server's accepted tokens, found by access key id in constant time per key."""
+    """The server's accepted tokens, found by access key id in constant time per key, and the
+    temporary credentials of running hybrid jobs (like the execution role's credentials that
+    Braket hands a job's container), valid until the job ends."""
 
     def __init__(self, tokens: Iterable[str]) -> None:
         self._by_key: dict[str, str] = {}
         for token in tokens:
             self._by_key[token] = token
             self._by_key[access_key_id(token)] = token
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def open_session(self, ns: str, name: str) -> tuple[str, Session]:
+        """New credentials for namespace ``ns``: ``(access key id, session)``."""
+        key = "ASIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
+                               for _ in range(16))
+        session = Session(ns, name, secrets.token_urlsafe(30), secrets.token_urlsafe(48))
+        with self._lock:
+            self._sessions[key] = session
+        return key, session
+
+    def close_session(self, access_key: str) -> None:
+        with self._lock:
+            self._sessions.pop(access_key, None)
+
+    def session(self, access_key: str) -> Session | None:
+        with self._lock:
+            return self._sessions.get(access_key)
 
     def secret_for(self, access_key: str) -> str | None:
         found = None
@@ -125,7 +160,14 @@ async def authenticate(request: web.Request,
         raise BraketError(403, "IncompleteSignatureException",
                           "the Authorization header is not an AWS4-HMAC-SHA256 signature "
                           "(Credential=.../aws4_request, SignedHeaders=..., Signature=...)")
-    secret = request.app[KEYS].secret_for(auth["access_key"])
+    keys = request.app[KEYS]
+    session = keys.session(auth["access_key"])
+    if session is not None:
+        sent = request.headers.get("X-Amz-Security-Token", "")
+        if not hmac.compare_digest(sent.encode(), session.token.encode()):
+            raise BraketError(403, "InvalidClientTokenId", "The security token included in "
+                              "the request is invalid (the job's session token)")
+    secret = session.secret if session is not None else keys.secret_for(auth["access_key"])
     if secret is None:
         raise BraketError(403, "UnrecognizedClientException",
                           "The security token included in the request is invalid: the access "
@@ -165,4 +207,7 @@ async def authenticate(request: web.Request,
         raise BraketError(403, "InvalidSignatureException",
                           "The request signature we calculated does not match the signature "
                           "you provided: the secret access key must be the server's token")
+    if session is not None:
+        return Caller(session.ns, auth["region"], auth["service"], auth["access_key"],
+                      session.name)
     return Caller(namespace(secret), auth["region"], auth["service"], auth["access_key"])

@@ -9,6 +9,11 @@ boto3's ``braket`` client and amazon-braket-sdk's ``AwsQuantumJob`` work against
 
 Requests are signed with SigV4 (``braket_auth``); each token is its own namespace, and an ARN
 of another namespace is answered 404 like an unknown one. Errors come in Braket's shape.
+
+``setup`` also installs what amazon-braket-sdk's job path calls besides Braket: the S3 store
+(``s3_routes``), STS, IAM and CloudWatch Logs (``sts_routes``). A source other than the built-in
+one runs only on a server set up with ``run_job_code`` (``--run-job-code``); otherwise
+CreateJob answers 403 AccessDeniedException naming the flag.
 """
 
 from __future__ import annotations
@@ -20,19 +25,26 @@ from aiohttp import web
 
 from qwidgets.errors import ValidationError
 from qwidgets.protocol.hybrid_jobs import (
+    BUILTIN_SOURCE,
     JOB_STATES,
     MAX_EVENTS,
+    RUN_CODE_FLAG,
     TERMINAL_STATES,
     JobSpec,
     check_runnable,
     dataset_guid,
+    runs_uploaded_code,
     validate_create_job,
 )
-from qwidgets.sim.braket.auth import CALLER, account_id, authenticated
+from qwidgets.sim.braket import logs_routes, s3_routes, sts_routes
+from qwidgets.sim.braket.auth import CALLER, KEYS, account_id, authenticated
+from qwidgets.sim.braket.job_code import CodeRunner
 from qwidgets.sim.braket.job_runner import JobRunner
 from qwidgets.sim.braket.job_store import JobExistsError
+from qwidgets.sim.braket.job_workdir import parse_s3_uri
 from qwidgets.sim.braket.queues import QueueEvent
 from qwidgets.sim.braket.runtime import RUNTIME
+from qwidgets.sim.braket.s3_store import S3Limits, S3Store
 from qwidgets.sim.braket.wire import BraketError, epoch, field, invalid, json_body, path_arn
 from qwidgets.sim.server.middleware import NS
 from qwidgets.sim.server.store import Store
@@ -50,14 +62,22 @@ SEARCH_FILTERS = {
 MAX_SEARCH_RESULTS = 100
 
 
-def setup(app: web.Application, store: Store, *, workers: int = 2) -> None:
-    """Register the routes and the job runner, after ``device_routes.setup``: jobs wait
-    in ``app[RUNTIME]``'s device queues (looked up when the app starts, so a test may replace
-    the runtime before)."""
+def setup(app: web.Application, store: Store, *, workers: int = 2, run_job_code: bool = False,
+          s3_limits: S3Limits | None = None) -> None:
+    """Register the routes and the job runner, after ``device_routes.setup`` and
+    ``auth.install``: jobs wait in ``app[RUNTIME]``'s device queues (looked up when the app
+    starts, so a test may replace the runtime before). ``run_job_code``: run uploaded sources
+    (in a sandboxed process each)."""
     runtime = app[RUNTIME]
-    runner = JobRunner(store, runtime.queues, workers=workers)
+    s3 = S3Store(store, s3_limits)
+    runner = JobRunner(store, runtime.queues, workers=workers, s3=s3)
+    if run_job_code:
+        runner.code = CodeRunner(runner.jobs, app[KEYS], store.directory)
     app[RUNNER] = runner
     app[STORE] = store
+    app[s3_routes.S3] = s3
+    app[logs_routes.JOBS] = runner.jobs
+    sts_routes.add_routes(app)
     app.router.add_post("/job", create_job)
     app.router.add_get("/job/{arn}", get_job)
     app.router.add_put("/job/{arn}/cancel", cancel_job)
@@ -72,6 +92,7 @@ def setup(app: web.Application, store: Store, *, workers: int = 2) -> None:
         current = app_[RUNTIME]
         runner.queue = current.queues
         current.subscribe(on_queue_event)
+        current.job_for_token = runner.job_for_token
         runner.recover()
 
     async def stop(_app: web.Application) -> None:
@@ -102,9 +123,20 @@ async def create_job(request: web.Request) -> web.Response:
         if previous is not None:  # a retry of a request that already created its job
             return web.json_response({"jobArn": previous["arn"]}, status=201)
     spec = validate_create_job(body)
+    if runs_uploaded_code(spec):
+        if runner.code is None:
+            raise BraketError(403, "AccessDeniedException",
+                              f"this server does not run uploaded job code (source "
+                              f"{spec.source}): start it with `python -m qwidgets.sim serve "
+                              f"{RUN_CODE_FLAG}` (in Python: qwidgets.sim.start(run_job_code="
+                              f"True)) to run it; the built-in source {BUILTIN_SOURCE} runs "
+                              "without it")
+        _check_source(request, spec)
     check_runnable(spec)
     _check_device(request, spec)
     _check_inputs(request, spec.input_data_config)
+    if runner.endpoint is None:  # a server whose caller did not say where it listens
+        runner.endpoint = f"{request.scheme}://{request.host}"
     arn = job_arn(ns, request[CALLER].region, spec.name)
     try:
         runner.create(ns, arn, spec, token)
@@ -209,14 +241,32 @@ def _check_device(request: web.Request, spec: JobSpec) -> None:
                           "an ONLINE device (SearchDevices)")
 
 
+def _check_source(request: web.Request, spec: JobSpec) -> None:
+    bucket, key = parse_s3_uri(spec.source)
+    if request.app[s3_routes.S3].head(request[NS], bucket, key) is None:
+        raise ValidationError("algorithmSpecification.scriptModeConfig.s3Uri", spec.source,
+                              "names no object in this server's S3 for these credentials",
+                              "upload the tar.gz first (AwsQuantumJob.create does it for a local "
+                              "source_module)")
+
+
 def _check_inputs(request: web.Request, channels: list[dict[str, Any]]) -> None:
     store = request.app[STORE]
+    s3 = request.app[s3_routes.S3]
     for i, channel in enumerate(channels):
         uri = channel["dataSource"]["s3DataSource"]["s3Uri"]
+        where = f"inputDataConfig[{i}].dataSource.s3DataSource.s3Uri"
         guid = dataset_guid(uri)
-        if guid is None or store.dataset(request[NS], guid) is None:
-            raise ValidationError(f"inputDataConfig[{i}].dataSource.s3DataSource.s3Uri", uri,
-                                  "names no dataset of these credentials",
+        if guid is None:  # an uploaded source's channel: objects of the caller's S3
+            if not uri.startswith("s3://"):
+                raise ValidationError(where, uri, "must be an s3:// URI of this server's S3")
+            bucket, prefix = parse_s3_uri(uri if "/" in uri[5:] else uri + "/")
+            if s3.bucket(request[NS], bucket) is None or not s3.list(request[NS], bucket,
+                                                                      prefix, "", 1):
+                raise ValidationError(where, uri, "names no objects in this server's S3 for "
+                                      "these credentials", "upload the input data first")
+        elif store.dataset(request[NS], guid) is None:
+            raise ValidationError(where, uri, "names no dataset of these credentials",
                                   "upload the dataset with the same token first")
 
 

@@ -4,10 +4,16 @@ thread, off the event loop, with its lifecycle written to the store as Braket's 
     QUEUED_FOR_EXECUTION -> STARTING_INSTANCE -> DOWNLOADING_DATA -> RUNNING
         -> UPLOADING_RESULTS -> COMPLETED | FAILED | MAX_RUNTIME_EXCEEDED | CANCELLED
 
-The entry point gets a ``should_stop`` that turns true on a cancel, at the job's
-``maxRuntimeInSeconds`` and at server shutdown; the engine checks it between chunks of rows, so
-each of the three takes effect mid-run. A job interrupted by a shutdown (or a crash) goes back
-to the queue and starts again on the next server, at most ``max_attempts`` times.
+A built-in entry point runs in the worker thread and gets a ``should_stop`` that turns true on
+a cancel, at the job's ``maxRuntimeInSeconds`` and at server shutdown; the engine checks it
+between chunks of rows, so each of the three takes effect mid-run. Uploaded code (only with a
+``code`` runner: the server's ``--run-job-code``) runs in a sandboxed process that the same
+three kill (``job_code``). A job interrupted by a shutdown (or a crash) goes back to the queue
+and starts again on the next server, at most ``max_attempts`` times.
+
+Every job's results end up where amazon-braket-sdk reads them, ``<outputDataConfig.s3Path>/
+output/model.tar.gz`` in the caller's S3, and its output (metrics lines for the built-in) in
+its log (``logs_routes``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,13 +37,19 @@ from qwidgets.protocol.hybrid_jobs import (
     COMPLETED,
     FAILED,
     QUEUED,
+    RUN_CODE_FLAG,
     RUNNING,
     JobSpec,
     dataset_guid,
+    runs_uploaded_code,
 )
 from qwidgets.protocol.qcog_wire import CsvPayload
+from qwidgets.sim.braket import job_workdir
+from qwidgets.sim.braket.job_code import CodeRunner, new_job_token
 from qwidgets.sim.braket.job_programs import JobContext, load_entry_point
 from qwidgets.sim.braket.job_store import JobStore
+from qwidgets.sim.braket.job_workdir import JobSetupError, Workdir
+from qwidgets.sim.braket.s3_store import S3Store
 from qwidgets.sim.server.store import Store
 
 log = logging.getLogger("qwidgets.sim.braket.job_runner")
@@ -74,10 +88,17 @@ class JobRunner:
     the worker threads hand the queue back its slot through ``loop.call_soon_threadsafe``."""
 
     def __init__(self, store: Store, queue: JobQueue, *, workers: int = 2,
-                 metrics_interval: float = 0.25, max_attempts: int = 3) -> None:
+                 metrics_interval: float = 0.25, max_attempts: int = 3,
+                 s3: S3Store | None = None, code: CodeRunner | None = None) -> None:
         self.jobs = JobStore(store)
         self.store = store
         self.queue = queue
+        self.s3 = s3
+        self.code = code
+        # the URL this server answers on, which a job's code calls (its AWS endpoint)
+        self.endpoint: str | None = None
+        self.runs_dir = store.directory / "job-runs"
+        self._tokens: dict[str, str] = {}  # AMZN_BRAKET_JOB_TOKEN -> job ARN
         self.metrics_interval = metrics_interval
         self.max_attempts = max_attempts
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="qwidgets-hybrid-job")
@@ -134,9 +155,14 @@ class JobRunner:
             run.cancel.set()
         return CANCELLING
 
+    def job_for_token(self, token: str) -> str | None:
+        """The job whose code holds ``token`` (its quantum tasks name it as ``jobToken``)."""
+        return self._tokens.get(token)
+
     def recover(self) -> None:
         """Queue again what a previous server left queued or running (a run starts over)."""
         self._attach()
+        shutil.rmtree(self.runs_dir, ignore_errors=True)  # working directories of a crash
         for row in self.jobs.unfinished():
             arn = row["arn"]
             if row["status"] == CANCELLING:
@@ -204,13 +230,18 @@ class JobRunner:
         script = spec["algorithmSpecification"]["scriptModeConfig"]
         instance = spec["instanceConfig"]
         limit = spec["stoppingCondition"]["maxRuntimeInSeconds"]
+        uploaded = runs_uploaded_code(JobSpec.from_wire(spec))
+        where = "a sandboxed process" if uploaded else "a worker thread of the simulator"
         if not self.jobs.transition(
                 arn, RUNNING, when=(QUEUED,), started=True, attempt=True,
-                event=("STARTING_INSTANCE", f"Starting a worker thread of the simulator for "
+                event=("STARTING_INSTANCE", f"Starting {where} for "
                        f"{instance['instanceCount']} x {instance['instanceType']} "
                        f"({instance['volumeSizeInGb']} GB)")):
             return  # cancelled before a worker got to it
         run.deadline = time.monotonic() + limit
+        if uploaded:
+            self._run_uploaded(row, run, limit)
+            return
         writer = _MetricsWriter(self.jobs, arn, self.metrics_interval)
         try:
             main = load_entry_point(script["entryPoint"])
@@ -244,12 +275,67 @@ class JobRunner:
         self.jobs.add_event(arn, "UPLOADING_RESULTS", "Saving the result"
                             + (f": {summary}" if summary else ""))
         self.jobs.set_result(arn, result)
+        self._save_builtin_result(row, result)
+        self._complete(arn, "Completed" + (f": {summary}" if summary else ""))
+
+    def _complete(self, arn: str, message: str) -> None:
         if not self.jobs.transition(arn, COMPLETED, when=(RUNNING,), ended=True,
-                                    event=("COMPLETED", "Completed"
-                                           + (f": {summary}" if summary else ""))):
+                                    event=("COMPLETED", message)):
             # a cancel arrived after the algorithm's last check: the user's request wins
             self.jobs.transition(arn, CANCELLED, when=(CANCELLING,), ended=True,
                                  event=("CANCELLED", "Cancelled"))
+
+    def _save_builtin_result(self, row: dict[str, Any], result: Any) -> None:
+        """The result as ``save_job_result`` would have written it, for ``job.result()``."""
+        if self.s3 is None:
+            return
+        try:
+            job_workdir.save_result(self.s3, row["ns"], row["spec"], result,
+                                    region=row["arn"].split(":")[3])
+        except JobSetupError as exc:
+            self.jobs.add_logs(row["arn"], [(int(time.time() * 1000), str(exc))])
+
+    def _run_uploaded(self, row: dict[str, Any], run: _Run, limit: int) -> None:
+        arn, spec = row["arn"], row["spec"]
+        script = spec["algorithmSpecification"]["scriptModeConfig"]
+        if self.code is None or self.s3 is None:  # the route refuses these: a restarted server
+            self._fail(arn, f"this server does not run uploaded job code: start it with "
+                       f"{RUN_CODE_FLAG}")
+            return
+        region = arn.split(":")[3]
+        workdir = Workdir.create(self.runs_dir)
+        token = new_job_token()
+        try:
+            loaded = job_workdir.fill(workdir, self.s3, self.store, row["ns"], spec)
+            self.jobs.add_event(arn, "DOWNLOADING_DATA", loaded)
+            self._check(run)
+            self.jobs.add_event(arn, "RUNNING", f"Running {script['entryPoint']} from "
+                                f"{script['s3Uri']} with Python {sys.version.split()[0]} "
+                                "(the simulator's, in place of the container image)")
+            self._tokens[token] = arn
+            outcome = self.code.run(row, workdir, endpoint=self.endpoint or "http://127.0.0.1:9",
+                                    region=region, job_token=token,
+                                    should_stop=run.should_stop)
+            if run.shutdown:
+                raise TrainingCancelled("server shutdown")
+            self.jobs.add_event(arn, "UPLOADING_RESULTS", "Uploading the results directory")
+            uri, persisted = job_workdir.upload_outputs(workdir, self.s3, row["ns"], spec, region)
+            if persisted is not None:
+                self.jobs.set_result(arn, persisted)
+        except TrainingCancelled:
+            self._stopped(arn, run, limit)
+            return
+        except JobSetupError as exc:
+            self._fail(arn, str(exc))
+            return
+        finally:
+            workdir.remove()
+        if outcome.exit_code is None:
+            self._stopped(arn, run, limit)
+        elif outcome.exit_code != 0:
+            self._fail(arn, outcome.failure_reason())
+        else:
+            self._complete(arn, f"Completed: results in {uri}")
 
     def _check(self, run: _Run) -> None:
         if run.should_stop():
@@ -311,6 +397,10 @@ class _MetricsWriter:
         points, self._points = self._points, []
         self._last = time.monotonic()
         self.jobs.add_metrics(self.arn, points)
+        # the lines braket.jobs.metrics.log_metric prints, so the job's log shows them too
+        self.jobs.add_logs(self.arn, [
+            (int(when * 1000), f"Metrics - timestamp={when}; {name}={value}; "
+             f"iteration_number={iteration};") for name, value, iteration, when in points])
 
 
 def _describe_inputs(spec: dict[str, Any]) -> str:

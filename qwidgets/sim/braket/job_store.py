@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS hybrid_job_events (
     arn TEXT NOT NULL, type TEXT NOT NULL, time REAL NOT NULL, message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS hybrid_job_events_arn ON hybrid_job_events (arn, seq);
+CREATE TABLE IF NOT EXISTS hybrid_job_logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arn TEXT NOT NULL, time INTEGER NOT NULL, message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hybrid_job_logs_arn ON hybrid_job_logs (arn, seq);
 """
 
 _COLUMNS = ("seq, ns, arn, name, client_token, device, spec, status, failure_reason, result, "
@@ -82,7 +87,40 @@ class JobStore:
             (ns, after or 2**62, limit))
         return [_decode(r) for r in rows]
 
+    def named(self, ns: str, prefix: str) -> list[dict[str, Any]]:
+        """The caller's jobs whose name starts with ``prefix``, by name."""
+        rows = self.store.fetch(f"SELECT {_COLUMNS} FROM hybrid_jobs WHERE ns=? AND name>=? "
+                                "ORDER BY name LIMIT 1000", (ns, prefix))
+        return [_decode(r) for r in rows if r["name"].startswith(prefix)]
+
+    def logs(self, arn: str, *, after: int = 0, before: int | None = None, start_ms: int = 0,
+             end_ms: int | None = None, limit: int = 10_000,
+             newest: bool = False) -> list[dict[str, Any]]:
+        """Log lines (``seq``, ``time`` in ms, ``message``) with a seq in (after, before) and a
+        time in [start_ms, end_ms], oldest first; ``newest``: the last ``limit`` of them."""
+        rows = self.store.fetch(
+            "SELECT seq, time, message FROM hybrid_job_logs WHERE arn=? AND seq>? AND seq<? AND "
+            f"time>=? AND time<=? ORDER BY seq {'DESC' if newest else 'ASC'} LIMIT ?",
+            (arn, after, before if before is not None else 2**62, start_ms,
+             end_ms if end_ms is not None else 2**62, limit))
+        out = [dict(r) for r in rows]
+        return out[::-1] if newest else out
+
+    def log_summary(self, arn: str) -> dict[str, Any]:
+        row = self.store.first("SELECT COUNT(*) AS n, MIN(time) AS first, MAX(time) AS last, "
+                               "COALESCE(SUM(LENGTH(message)), 0) AS bytes FROM hybrid_job_logs "
+                               "WHERE arn=?", (arn,))
+        return dict(row) if row is not None else {"n": 0, "first": None, "last": None, "bytes": 0}
+
     # ------------------------------------------------------------ writes
+
+    def add_logs(self, arn: str, lines: list[tuple[int, str]]) -> None:
+        """Append ``(time in ms, message)`` lines of the job's output."""
+        if not lines:
+            return
+        with self.store.transaction() as conn:
+            conn.executemany("INSERT INTO hybrid_job_logs (arn, time, message) VALUES (?,?,?)",
+                             [(arn, when, message) for when, message in lines])
 
     def add(self, ns: str, arn: str, spec: JobSpec, client_token: str | None,
             event: tuple[str, str]) -> dict[str, Any]:

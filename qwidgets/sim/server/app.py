@@ -12,6 +12,7 @@ from aiohttp import web
 
 from qwidgets.sim.braket import auth as braket_auth
 from qwidgets.sim.braket import device_routes, job_routes
+from qwidgets.sim.braket.aws_wire import unserved_aws_routes
 from qwidgets.sim.federated import routes as federated_routes
 from qwidgets.sim.server.middleware import (
     auth_middleware,
@@ -29,13 +30,14 @@ DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 def make_app(
     store: Store | str | Path, token: str | Iterable[str], *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, training_workers: int | None = None,
-    progress_interval: float = 0.2, max_attempts: int = 3,
+    progress_interval: float = 0.2, max_attempts: int = 3, run_job_code: bool = False,
 ) -> web.Application:
     """The application, serving every qcog route under ``/api/v1/``.
 
     ``store``: a ``Store`` (the caller closes it) or a directory (opened, locked and closed
     with the app). ``token``: one token or several, each its own namespace. On startup, models
     a previous server left ``pending``/``processing`` are resumed from their checkpoints.
+    ``run_job_code``: hybrid jobs may run uploaded sources (each in a sandboxed process).
     """
     tokens = {token} if isinstance(token, str) else set(token)
     if not tokens or not all(isinstance(t, str) and t.strip() == t and t for t in tokens):
@@ -50,7 +52,8 @@ def make_app(
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[errors_middleware, auth_middleware(tokens),
-                     body_limit_middleware(max_body_bytes), idempotency_middleware(the_store)])
+                     body_limit_middleware(max_body_bytes), idempotency_middleware(the_store),
+                     unserved_aws_routes])
     app[CONTEXT] = Context(the_store, jobs, max_body_bytes)
     add_routes(app)
     # fma-connect routes under /fl/<token>/ and /api/v1/federated/, plus their schedule
@@ -59,7 +62,7 @@ def make_app(
     braket_auth.install(app, tokens)
     device_routes.setup(app, the_store)
     # Braket hybrid jobs: they wait in the same device queues, then run in worker threads
-    job_routes.setup(app, the_store)
+    job_routes.setup(app, the_store, run_job_code=run_job_code)
 
     async def recover(_app: web.Application) -> None:
         await asyncio.to_thread(jobs.recover)

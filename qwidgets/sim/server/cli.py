@@ -36,6 +36,10 @@ def parser() -> argparse.ArgumentParser:
                        help="largest request body in MiB (default 256)")
     serve.add_argument("--workers", type=int, default=None,
                        help="trainings run at once (default: half the CPUs)")
+    serve.add_argument("--run-job-code", action="store_true",
+                       help="let hybrid jobs run the sources their callers upload (each in a "
+                       "sandboxed process, as this server's user: whoever holds a token can "
+                       "run code); without it only the built-in source runs")
     return top
 
 
@@ -43,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from aiohttp import web
 
+    from qwidgets.sim.braket import job_routes
     from qwidgets.sim.server.app import make_app
     from qwidgets.sim.server.dirlock import DataDirInUseError
 
@@ -54,11 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokens = [env] if env else [secrets.token_urlsafe(24)]
     try:
         app = make_app(args.data_dir, set(tokens), max_body_bytes=args.max_body_mb << 20,
-                       training_workers=args.workers)
+                       training_workers=args.workers, run_job_code=args.run_job_code)
     except (DataDirInUseError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     shown = f"[{args.host}]" if ":" in args.host else args.host
+    # job code calls back on loopback, whichever address the server binds
+    local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, shown)
+    app[job_routes.RUNNER].endpoint = f"http://{local}:{args.port}"
     print(f"qwidgets simulator: http://{shown}:{args.port}/api/v1/ (data in {args.data_dir})",
           flush=True)
     if generated:

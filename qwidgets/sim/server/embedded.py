@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from qwidgets.sim.braket import job_routes
 from qwidgets.sim.server.app import DEFAULT_MAX_BODY_BYTES, make_app
 from qwidgets.sim.server.dirlock import DataDirInUseError, DirLock
 
@@ -131,12 +132,14 @@ def _bound_port(runner: web.AppRunner, fallback: int) -> int:
 
 def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
           data_dir: str | Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-          training_workers: int | None = None, _local_token: bool = False) -> SimServer:
+          training_workers: int | None = None, run_job_code: bool = False,
+          _local_token: bool = False) -> SimServer:
     """Serve the simulator from a daemon thread; ``port=0`` picks a free port.
 
     ``token=None``: a random token (read it from ``.token``). ``data_dir=None``: a fresh
     temporary directory, removed by ``stop()``. Raises ``DataDirInUseError`` if another server
-    holds ``data_dir``.
+    holds ``data_dir``. ``run_job_code=True``: hybrid jobs run uploaded sources, each in a
+    sandboxed process (this kernel's user runs them: turn it on for your own code only).
     """
     token = token if token is not None else secrets.token_urlsafe(32)
     temp = data_dir is None
@@ -144,7 +147,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
     directory.mkdir(parents=True, exist_ok=True)
     try:
         app = make_app(directory, token, max_body_bytes=max_body_bytes,
-                       training_workers=training_workers)
+                       training_workers=training_workers, run_job_code=run_job_code)
     except BaseException:
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
@@ -161,6 +164,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
         raise failure[0]
+    app[job_routes.RUNNER].endpoint = server.url  # what job code calls back
     _write_private(directory / SERVER_FILE, json.dumps(
         {"url": server.url, "host": server.host, "port": server.port, "pid": os.getpid(),
          "local_token": _local_token}))
