@@ -32,6 +32,9 @@ class Solution:
     states: np.ndarray  # (b, N)
     unconverged: np.ndarray  # (b,) bool: above the tolerance when the budget ran out
     steps: int = 0  # iterations the slowest row used
+    # LOBPCG's last search direction per row (zero where it had none): where the next solve
+    # of an unconverged row picks up, instead of restarting without momentum
+    directions: np.ndarray | None = None
 
     @classmethod
     def exact(cls, energies: np.ndarray, states: np.ndarray) -> Solution:
@@ -47,14 +50,16 @@ def limits(rows: Rows, tol: float) -> np.ndarray:
 class _Batch:
     """Where finished rows land, and the positions of the rows still running."""
 
-    def __init__(self, batch: int, n: int) -> None:
+    def __init__(self, batch: int, n: int, directions: bool = False) -> None:
         self.energies = np.empty(batch)
         self.states = np.empty((batch, n), dtype=np.complex128)
         self.unconverged = np.zeros(batch, dtype=bool)
+        self.directions = np.zeros((batch, n), dtype=np.complex128) if directions else None
         self.index = np.arange(batch)
 
     def finish(self, done: np.ndarray, theta: np.ndarray, x: np.ndarray,
-               unconverged: np.ndarray | None = None) -> np.ndarray:
+               unconverged: np.ndarray | None = None,
+               directions: np.ndarray | None = None) -> np.ndarray:
         """Write back the running rows marked ``done`` (``unconverged``: which of all the
         running rows are above their limit); returns the mask of the rows still going."""
         where = self.index[done]
@@ -62,92 +67,148 @@ class _Batch:
         self.states[where] = x[done]
         if unconverged is not None:
             self.unconverged[where] = unconverged[done]
+        if directions is not None and self.directions is not None:
+            self.directions[where] = directions[done]
         going = ~done
         self.index = self.index[going]
         return going
 
     def solution(self, steps: int) -> Solution:
-        return Solution(self.energies, self.states, self.unconverged, steps)
+        return Solution(self.energies, self.states, self.unconverged, steps, self.directions)
 
 
 # ---------------------------------------------------------------- LOBPCG
 
 
-def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float) -> Solution:
-    """Single-vector LOBPCG: Rayleigh-Ritz on span{x, residual, previous step}.
+def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
+           p0: np.ndarray | None = None) -> Solution:
+    """Single-vector LOBPCG: Rayleigh-Ritz on span{x, w, p}, w the residual, p the last step.
 
-    One product per step: H x and H p follow x and p as the same combinations of H w
-    (Hetmaniuk-Lehoucq), so only the new direction w is multiplied. The Ritz problem is a
-    closed-form 3x3 one, the basis one (rows, 3, N) array: at a 16x16 row the work is call
-    overhead, not arithmetic."""
+    One product per step. Each row keeps [v | H v] for v = x, w, p side by side in one
+    (rows, 3, 2N) array, so the new x and p (and their products) are one small matmul of the
+    Ritz coefficients with it; p is rebuilt orthogonal to the new x (Hetmaniuk-Lehoucq), so the
+    basis stays orthonormal with a single projection against w, and of the 3x3 Ritz matrix only
+    three entries need computing: <x|H w> = ||r|| and <x|H p> = 0 follow from H x = E x + r.
+    Written for few numpy calls per step: at a 16x16 row the work is call overhead.
+
+    ``p0`` (rows, N), zero where unknown, is a direction to start with, in which the start is
+    first improved by a 2x2 Rayleigh-Ritz before any convergence test: the state's last move
+    (then the Ritz vector is the extrapolated state, at the best step) or the last pass's search
+    direction of a row that had not converged (then LOBPCG resumes instead of restarting)."""
     batch, n = x0.shape
-    out = _Batch(batch, n)
+    out = _Batch(batch, n, directions=True)
     limit = limits(rows, tol)
-    V = np.zeros((batch, 3, n), dtype=np.complex128)  # x, w, p (p zero on the first step)
-    HV = np.zeros_like(V)
-    V[:, 0] = x0
-    HV[:, 0] = rows.matvec(x0)
+    S = np.zeros((batch, 3, 2 * n), dtype=np.complex128)
     has_p = np.zeros(batch, dtype=bool)
+    if p0 is None:
+        S[:, 0, :n] = x0
+        S[:, 0, n:] = rows.matvec(x0)
+    else:
+        _start_with_direction(rows, S, x0, p0, has_p)
     op = rows
     for step in range(iterations + 1):
-        x, Hx = V[:, 0], HV[:, 0]
-        theta = np.real(dots(x, Hx))
-        r = Hx - theta[:, None] * x
+        x, Hx = S[:, 0, :n], S[:, 0, n:]
+        theta = _real_dots(x, Hx)
+        r = S[:, 1, :n]
+        np.multiply(x, theta[:, None], out=r)
+        np.subtract(Hx, r, out=r)
         res = norms(r)
         above = res > limit
         if step == iterations:  # the budget ran out: the rows still above their limit say so
-            out.finish(np.ones(len(x), dtype=bool), theta, x, above)
+            out.finish(np.ones(len(x), dtype=bool), theta, x, above, S[:, 2, :n])
             break
         if not above.all():
             going = out.finish(~above, theta, x)
             if not going.any():
                 break
-            V, HV, r, res, limit, has_p = (V[going], HV[going], r[going], res[going],
-                                           limit[going], has_p[going])
+            S, theta, res, limit, has_p = S[going], theta[going], res[going], limit[going], \
+                has_p[going]
             op = op.take(going)
-        _lobpcg_step(op, V, HV, r, res, has_p)
+        _lobpcg_step(op, S, theta, res, has_p)
     return out.solution(step)
 
 
-def _lobpcg_step(op: Rows, V: np.ndarray, HV: np.ndarray, r: np.ndarray, res: np.ndarray,
+def _start_with_direction(rows: Rows, S: np.ndarray, x0: np.ndarray, p0: np.ndarray,
+                          has_p: np.ndarray) -> None:
+    """S[:, 0] = the Ritz vector of span{x0, p0}, S[:, 2] = the rest of that plane (as LOBPCG's
+    p), both with their products; rows without a usable p0 keep x0."""
+    p = p0 - x0 * dots(x0, p0)[:, None]
+    size = norms(p)
+    has_p[:] = size > 1e-8 * np.maximum(norms(p0), 1e-300)
+    p *= np.where(has_p, 1.0 / np.maximum(size, 1e-300), 0.0)[:, None]
+    block = np.stack([x0, p], axis=1)
+    Hblock = rows.matvec(block)  # one product of both: the shared matrices are read once
+    a = _real_dots(x0, Hblock[:, 0])
+    c = np.einsum("bi,bi->b", x0.conj(), Hblock[:, 1])  # <x0|H p>
+    d = _real_dots(p, Hblock[:, 1]) - a
+    # lowest eigenvector of [[0, c], [c*, d]] (shifted by a): (c, lam) with
+    # lam = d/2 - sqrt(d^2/4 + |c|^2), written without cancellation for d > 0
+    root = np.sqrt(0.25 * d * d + np.abs(c) ** 2)
+    lam = np.where(d > 0, -np.abs(c) ** 2 / np.maximum(0.5 * d + root, 1e-300), 0.5 * d - root)
+    v = np.stack([c, lam.astype(np.complex128)], axis=1)
+    size = norms(v)
+    keep = has_p & (size > 0)
+    v = np.where(keep[:, None], v / np.maximum(size, 1e-300)[:, None], [1.0, 0.0])
+    z = np.stack([-v[:, 1].conj(), v[:, 0].conj()], axis=1)  # the plane's other direction
+    C = np.stack([v, z], axis=1)  # (b, 2, 2)
+    both = np.concatenate([block, Hblock], axis=2)  # (b, 2, 2N): [v | H v] for x0, p
+    S[:, ::2] = C @ both
+    has_p &= keep
+    S[~has_p, 2] = 0
+
+
+def _real_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Re <a|b> row-wise, as one real dot product of the float views."""
+    return np.einsum("bi,bi->b", a.view(np.float64), b.view(np.float64))
+
+
+def _lobpcg_step(op: Rows, S: np.ndarray, theta: np.ndarray, res: np.ndarray,
                  has_p: np.ndarray) -> None:
-    """One step in place on V = (x, w, p) and HV."""
-    x = V[:, 0]
-    w = r / res[:, None]
-    w -= x * dots(x, w)[:, None]  # r is orthogonal to x up to rounding: clean that off
-    V[:, 1] = normalize(w)
-    HV[:, 1] = op.matvec(V[:, 1])
+    """One step in place on S = [x | Hx], [w | Hw], [p | Hp], with S[:, 1, :N] the residual."""
+    n = op.dim
+    w = S[:, 1, :n]
+    w *= (1.0 / res)[:, None]
+    S[:, 1, n:] = op.matvec(w)
+    T = np.zeros((len(S), 3, 3), dtype=np.complex128)
+    T[:, 0, 0] = theta
+    T[:, 0, 1] = T[:, 1, 0] = res
+    T[:, 1, 1] = _real_dots(w, S[:, 1, n:])
     if has_p.any():
-        p, Hp = V[:, 2], HV[:, 2]
-        for _ in range(2):  # classical Gram-Schmidt needs the second pass for stability
-            c = np.einsum("bkn,bn->bk", V[:, :2].conj(), p)
-            p = p - np.einsum("bk,bkn->bn", c, V[:, :2])
-            Hp = Hp - np.einsum("bk,bkn->bn", c, HV[:, :2])
-        size = norms(p)
-        # p was of unit length: what is left of it after the projections carries the
+        # p is orthogonal to x already; against w one projection, carried to H p alike
+        S[:, 2] -= np.einsum("bi,bi->b", w.conj(), S[:, 2, :n])[:, None] * S[:, 1]
+        size = norms(S[:, 2, :n])
+        # p was of unit length: what is left of it after the projection carries the
         # recurrence's rounding divided by its size, so a nearly dependent p is dropped
         has_p &= size > 1e-4
-        scale = np.where(has_p, 1.0 / np.maximum(size, 1e-300), 0.0)[:, None]
-        V[:, 2], HV[:, 2] = p * scale, Hp * scale
-    T = V.conj() @ HV.transpose(0, 2, 1)  # T[i, j] = <v_i|H v_j>
+        S[:, 2] *= np.where(has_p, 1.0 / np.maximum(size, 1e-300), 0.0)[:, None]
+        p, Hp = S[:, 2, :n], S[:, 2, n:]
+        T[:, 1, 2] = np.einsum("bi,bi->b", w.conj(), Hp)
+        T[:, 2, 1] = T[:, 1, 2].conj()
+        T[:, 2, 2] = _real_dots(p, Hp)
     if not has_p.all():
         # A missing direction would add a spurious eigenvalue 0: park it far above the spectrum.
-        parked = np.abs(T).sum(axis=(1, 2)) + 1.0
         miss = ~has_p
-        T[miss, 2, :] = 0
-        T[miss, :, 2] = 0
-        T[miss, 2, 2] = parked[miss]
-    y = lowest_eigvec_3x3(T)[:, None, :]
-    x_new = (y @ V)[:, 0]
-    Hx_new = (y @ HV)[:, 0]
-    p_new = (y[:, :, 1:] @ V[:, 1:])[:, 0]
-    Hp_new = (y[:, :, 1:] @ HV[:, 1:])[:, 0]
-    scale = (1.0 / np.maximum(norms(x_new), 1e-300))[:, None]
-    V[:, 0], HV[:, 0] = x_new * scale, Hx_new * scale
-    size = norms(p_new)
-    has_p[:] = size > 0
-    scale = np.where(has_p, 1.0 / np.maximum(size, 1e-300), 0.0)[:, None]
-    V[:, 2], HV[:, 2] = p_new * scale, Hp_new * scale
+        T[miss, 2, 2] = np.abs(T[miss]).sum(axis=(1, 2)) + 1.0
+    # The Ritz problem relative to the current energy: the eigenvector does not change, and
+    # entries near zero keep their relative precision.
+    T[:, 0, 0] = 0.0
+    T[:, 1, 1] -= theta
+    T[:, 2, 2] -= theta
+    y = lowest_eigvec_3x3(T) if len(T) > 32 else np.linalg.eigh(T)[1][:, :, 0]
+    # New x = y . (x, w, p); new p = z . (x, w, p) with z the unit vector orthogonal to y in the
+    # plane of y and e_x: the step direction, orthogonal to the new x.
+    step = np.abs(y[:, 1]) ** 2 + np.abs(y[:, 2]) ** 2  # 1 - |y_0|^2, without cancellation
+    stay = np.abs(y[:, 0]) ** 2
+    norm = np.sqrt(step * stay)
+    has_p[:] = norm > 1e-300
+    C = np.empty((len(S), 2, 3), dtype=np.complex128)
+    C[:, 0] = y
+    C[:, 1, 0] = -y[:, 0] * step
+    C[:, 1, 1:] = y[:, 1:] * stay[:, None]
+    C[:, 1] *= np.where(has_p, 1.0 / np.maximum(norm, 1e-300), 0.0)[:, None]
+    S[:, :2] = C @ S
+    S[:, 2] = S[:, 1]
+    S[:, 0] *= (1.0 / np.maximum(norms(S[:, 0, :n]), 1e-300))[:, None]
 
 
 _DIAG = ([0, 1, 2], [0, 1, 2])

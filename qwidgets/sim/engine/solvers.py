@@ -22,7 +22,7 @@ from qwidgets.sim.engine.iterative import (
     power_iteration,
     rayleigh_descent,
 )
-from qwidgets.sim.engine.rows import DenseRows, Rows, normalize, norms
+from qwidgets.sim.engine.rows import DenseRows, Rows, dots, normalize, norms
 
 Result = tuple[np.ndarray, np.ndarray]  # energies (B,), states (B, N)
 EXACT_METHODS = frozenset({"NP_EIGH", "EIGH"})
@@ -31,18 +31,25 @@ _EXACT_RESIDUAL = 1e-10  # of the rms eigenvalue: where NP_EIGH's inverse iterat
 
 def solve(
     rows: Rows, state: Mapping[str, Any], start: np.ndarray | None, rng: np.random.Generator,
+    direction: np.ndarray | None = None,
 ) -> Solution:
-    """Solve with the method of validated ``state`` parameters (``params.validate_state``)."""
+    """Solve with the method of validated ``state`` parameters (``params.validate_state``).
+
+    ``start``: the rows' last states (None: a cold start); ``direction``: per row, zero where
+    unknown, the state's last move or LOBPCG's last search direction (``next_directions``)."""
     method = state["state_method"]
     if method == "NP_EIGH":
         return Solution.exact(*np_eigh(rows.dense(), start))
     if method == "EIGH":
         return Solution.exact(*scipy_eigh(rows.dense()))
+    if method == "LOBPCG_FAST":
+        return lobpcg(rows, _start(rows, start, rng), state["iterations"], state["tol"],
+                      None if start is None else direction)
+    if start is not None and direction is not None:
+        start = extrapolate(start, direction)
     x0 = _start(rows, start, rng)
     if method == "EIGS":
         return lanczos(rows, x0, rng)
-    if method == "LOBPCG_FAST":
-        return lobpcg(rows, x0, state["iterations"], state["tol"])
     if method == "LOBPCB":
         return block_lobpcg(rows, x0, state["iterations"], state["tol"], rng)
     if method == "POWER_ITER":
@@ -51,6 +58,33 @@ def solve(
     if method == "GRAD":
         return rayleigh_descent(rows, x0, state["iterations"], state["learning_rate"])
     raise ValueError(f"unknown state_method {method!r}")  # params.STATE rejects it first
+
+
+def next_directions(before: np.ndarray | None, found: Solution,
+                    converged_before: np.ndarray | None) -> np.ndarray:
+    """What the next solve of these rows starts along: for a row converged now and last time,
+    its move (the state minus the last one, phases aligned), which a smooth drift of the
+    weights repeats; for a row the budget left unconverged, LOBPCG's search direction."""
+    out = np.zeros_like(found.states)
+    steady = ~found.unconverged
+    if before is not None and converged_before is not None:
+        steady &= converged_before
+        after = found.states[steady]
+        overlap = dots(before[steady], after)
+        phase = overlap / np.maximum(np.abs(overlap), 1e-300)
+        out[steady] = after - phase[:, None] * before[steady]
+    else:
+        steady[:] = False
+    if found.directions is not None:
+        out[found.unconverged] = found.directions[found.unconverged]
+    return out
+
+
+def extrapolate(states: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """The state plus its last move (where that move was a drift, not a jump): a warm start
+    several times closer than the state alone while the weights move smoothly."""
+    size = norms(moves)
+    return states + np.where(size <= 0.5, 1.0, 0.0)[:, None] * moves
 
 
 def ground_states(

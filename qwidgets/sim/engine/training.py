@@ -21,7 +21,7 @@ from qwidgets.sim.engine.hamiltonian import Hamiltonian, density_sums
 from qwidgets.sim.engine.models import HilbertModel, build_model
 from qwidgets.sim.engine.optimizers import WeightOptimizer
 from qwidgets.sim.engine.parts import map_parts
-from qwidgets.sim.engine.solvers import solve
+from qwidgets.sim.engine.solvers import EXACT_METHODS, next_directions, solve
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,13 @@ class Trainer:
         self.should_stop = should_stop or (lambda: False)
         self.loss: list[list[float]] = [list(row) for row in loss or []]
         self.on_pass_end = on_pass_end
-        # previous pass's ground states, for warm starts
+        # Warm starts: each row's last state and, for the iterative methods, the direction the
+        # next solve starts along (solvers.next_directions) and whether the last solve converged.
         self._states = np.zeros((len(X), model.dim), dtype=np.complex128)
         self._solved = np.zeros(len(X), dtype=bool)
+        self._iterative = self.state["state_method"] not in EXACT_METHODS
+        self._directions = np.zeros_like(self._states) if self._iterative else self._states
+        self._converged = np.zeros(len(X), dtype=bool)
         # per pass and batch: rows whose state solver stopped unconverged (0 for exact methods)
         self.unconverged: list[list[int]] = [[0] * len(row) for row in self.loss]
 
@@ -151,7 +155,11 @@ class Trainer:
         X = chunk[part]
         here = slice(first + part.start, first + part.stop)
         warm = self._states[here] if self._solved[here].all() else None
-        found = solve(ham.rows(X), self.state, warm, rng)
+        direction = self._directions[here] if self._iterative and warm is not None else None
+        found = solve(ham.rows(X), self.state, warm, rng, direction)
+        if self._iterative:
+            self._directions[here] = next_directions(warm, found, self._converged[here])
+            self._converged[here] = ~found.unconverged
         self._states[here] = found.states
         self._solved[here] = True
         r, rk = density_sums(found.states, X)
