@@ -90,9 +90,11 @@ def _is_root() -> bool:
 def open_quickstart(workdir: Path, extra: list[str] | None = None) -> int:
     workdir = workdir.expanduser().resolve()
     quickstart, kept = prepare(workdir)
-    for name in kept:
-        _say(f"Keeping your edited {workdir / name}; to get the shipped version back, delete it "
-             "or run with --dir NEW_FOLDER.")
+    if kept:
+        # Different may mean edited, or copied from an older qwidgets: either way it is theirs.
+        _say(f"Keeping your copies of {', '.join(kept)} in {workdir}: they differ from the "
+             "shipped ones (your edits, or an older version). Delete them, or use --dir "
+             "NEW_FOLDER, to get the current ones.")
     command = lab_command(quickstart, extra or [])
     if "--allow-root" in command and "--allow-root" not in (extra or []):
         _say("Running as root (a container?): JupyterLab is started with --allow-root.")
@@ -116,7 +118,8 @@ def supervise(command: list[str], cwd: Path,
         # A session of its own: the terminal's Ctrl-C reaches only us, so JupyterLab never
         # asks its "Shut down this Jupyter server (y/[n])?" on a terminal it does not own.
         lab = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL,
-                               start_new_session=True, preexec_fn=_die_with_parent)
+                               start_new_session=True,
+                               preexec_fn=_die_with_parent if _libc() is not None else None)
         code, seen = _wait(lab, received, announce)
         # What was seen under JupyterLab when asked to stop, and what is under us now: where
         # there is no subreaper, a kernel's orphans are only known from the first.
@@ -268,7 +271,12 @@ def _alive(procs: set[_Proc]) -> set[_Proc]:
 
 
 def _libc() -> Any:
-    return ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def _become_subreaper() -> None:
@@ -280,8 +288,7 @@ def _become_subreaper() -> None:
 
 
 def _die_with_parent() -> None:
-    """In JupyterLab's process, before exec: if we are killed outright (SIGKILL, no chance to
-    clean up), Linux still sends it SIGTERM, and it stops its kernels."""
+    """In JupyterLab's process, before exec (Linux only): if we are killed outright (SIGKILL,
+    no chance to clean up), the kernel still sends it SIGTERM, and it stops its kernels."""
     with contextlib.suppress(OSError, AttributeError):
-        if (libc := _libc()) is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

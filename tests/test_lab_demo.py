@@ -230,7 +230,7 @@ def test_the_readme_command_works_from_a_folder_and_again(tmp_path: Path, start_
     second = start_demo(cwd=clone)
     body = second.wait_for_quickstart()
     assert body["content"]["cells"][0]["source"] == "my notes"
-    assert f"Keeping your edited {notebook}" in second.output()
+    assert f"Keeping your copies of quickstart.ipynb in {notebook.parent}:" in second.output()
     assert second.stop() == 128 + signal.SIGINT, second.output()
 
 
