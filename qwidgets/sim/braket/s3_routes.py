@@ -196,7 +196,9 @@ async def _list_objects(request: web.Request, ns: str, bucket: str) -> web.Respo
             rest = obj.key[len(prefix):]
             if delimiter and delimiter in rest:
                 common = prefix + rest[:rest.index(delimiter) + len(delimiter)]
-                if common not in prefixes:
+                # a page that ended on this common prefix names it as its marker: S3 does not
+                # answer it again
+                if common > start and common not in prefixes:
                     prefixes.append(common)
                 after = common + "\U0010ffff"  # skip the rest of this common prefix
                 break
@@ -204,6 +206,9 @@ async def _list_objects(request: web.Request, ns: str, bucket: str) -> web.Respo
             after = obj.key
         if truncated:
             break
+    if not truncated and max_keys and len(contents) + len(prefixes) >= max_keys:
+        # full on the last entry: anything left after it makes one more entry
+        truncated = bool(store.list(ns, bucket, prefix, after, 1))
     last = max([o.key for o in contents] + prefixes, default="")
     encode = query.get("encoding-type") == "url"
 
