@@ -18,10 +18,10 @@ from qwidgets.sim.engine.iterative import (
     Solution,
     block_lobpcg,
     lanczos,
-    lobpcg,
     power_iteration,
     rayleigh_descent,
 )
+from qwidgets.sim.engine.lobpcg import lobpcg
 from qwidgets.sim.engine.rows import DenseRows, Rows, dots, normalize, norms
 
 Result = tuple[np.ndarray, np.ndarray]  # energies (B,), states (B, N)
