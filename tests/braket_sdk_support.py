@@ -19,7 +19,8 @@ TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def aws_environment(server: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the README tells a user to set, and nothing else."""
+    """What the README tells a user to set; the shared AWS files and the metadata service
+    are switched off, so nothing of this machine's own AWS setup counts."""
     for name, value in {
         "AWS_ENDPOINT_URL": server.url, "AWS_ENDPOINT_URL_S3": f"{server.url}/s3",
         "AWS_ACCESS_KEY_ID": access_key_id(server.token),

@@ -171,6 +171,37 @@ def test_prepare_quantum_job_as_the_seed_documents(aws: SimServer, tmp_path: Pat
                             job_name="not_allowed", aws_session=session)
 
 
+def test_a_jobs_code_runs_quantum_tasks_with_its_own_credentials(aws: SimServer,
+                                                                tmp_path: Path) -> None:
+    """What a hybrid job is for: its code calls Braket (and STS) with the credentials the
+    job got, as the job's execution role; its tasks name the job and get its priority."""
+    from braket.aws import AwsQuantumJob
+
+    source = write(tmp_path / "bell.py", """
+        import os
+        from braket.aws import AwsDevice, AwsSession
+        from braket.circuits import Circuit
+        from braket.jobs import save_job_result
+
+        def start():
+            device = AwsDevice(os.environ["AMZN_BRAKET_DEVICE_ARN"])
+            task = device.run(Circuit().h(0).cnot(0, 1), shots=100)
+            counts = task.result().measurement_counts
+            who = AwsSession().boto_session.client("sts").get_caller_identity()["Arn"]
+            save_job_result({"counts": dict(counts), "task": task.id, "who": who})
+    """)
+    job = AwsQuantumJob.create(device=SV1, source_module=str(source), entry_point="bell:start")
+    assert wait(job) == "COMPLETED", job.metadata().get("failureReason")
+    result = job.result(poll_interval_seconds=0.1)
+    assert set(result["counts"]) <= {"00", "11"}
+    assert sum(result["counts"].values()) == 100
+    assert result["who"].endswith(f":assumed-role/AmazonBraketJobsExecutionRole/{job.name}")
+    task = boto3.Session().client("braket").get_quantum_task(
+        quantumTaskArn=result["task"], additionalAttributeNames=["QueueInfo"])
+    assert task["jobArn"] == job.arn
+    assert task["queueInfo"]["queuePriority"] == "Priority"
+
+
 def test_a_plain_aws_session_finds_its_account_and_bucket(aws: SimServer) -> None:
     from braket.aws import AwsSession
 
