@@ -48,7 +48,7 @@ RULES = ("all_clients", "x_updates", "periodic")
 AGGREGATIONS = ("mean", "fedavg")
 
 
-MAX_ELEMENTS = 50_000_000  # 400 MB of float64 per update: past the server's body limit anyway
+MAX_ELEMENTS = 8_000_000  # 64 MB of float64 per update: about what the federated body limit holds
 
 
 MAX_DEPTH = 16

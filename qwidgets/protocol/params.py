@@ -190,8 +190,11 @@ INFERENCE = ParamSet(
 
 def validate_model(model: str, payload: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate a model payload (``parameters.model`` on the wire)."""
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         raise ValidationError("model", model, f"must be one of {sorted(MODELS)}")
+    if payload is not None and not isinstance(payload, Mapping):
+        raise ValidationError("model", payload, "must be a JSON object of model parameters",
+                              f"send e.g. {{'operators': ['x', 'y', 'z']}} for {model!r}")
     body = dict(payload or {})
     body.setdefault("model_name", model)
     return MODELS[model].validate(body, "model")
@@ -217,6 +220,10 @@ def validate_training_parameters(model: str, parameters: Mapping[str, Any]) -> d
     if "model" not in parameters:
         raise ValidationError("parameters.model", None, "is required",
                               "call pauli(...) or ensemble(...) first")
+    if not isinstance(parameters["model"], Mapping):
+        raise ValidationError("parameters.model", parameters["model"],
+                              "must be a JSON object of model parameters",
+                              "send e.g. {'operators': ['x', 'y', 'z'], 'qbits': 2}")
     training = TRAINING.validate(
         {k: parameters[k] for k in ("batch_size", "num_passes") if k in parameters}, "parameters")
     return {

@@ -3,6 +3,10 @@
 
 B64: ``base64(json.dumps({"blob": df.to_csv(), "indexing": [0..nlevels-1]}))``.
 Upload: gzip of the CSV, a line ``---``, then the index levels as one CSV row.
+
+A dataset's size is checked against ``DatasetLimits`` (CSV bytes, columns, cells) before pandas
+sees it: the header line and the count of line breaks are enough, and an upload is checked as
+it inflates, so a million column names or a gzip bomb is refused before it is materialised.
 """
 
 from __future__ import annotations
@@ -13,31 +17,52 @@ import csv
 import io
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from qwidgets.errors import DataValidationError, ValidationError
+from qwidgets.protocol import strict_json
+from qwidgets.protocol.strict_json import MalformedInputError
+
+__all__ = ["BodyTooLargeError", "CsvPayload", "DatasetLimits", "MalformedInputError"]
 
 B64_FIX = ("send base64(json.dumps({'blob': df.to_csv(), 'indexing': "
            "list(range(df.index.nlevels))}))")
 MAX_INDEX_LEVELS = 32
+INFLATE_CHUNK = 1 << 20
+# csv's own default (128 KiB) would make a long header field a csv.Error
+_FIELD_LIMIT = 1 << 24
+# the envelope around a base64 CSV: the JSON quoting of the blob and the indexing list
+_B64_SLACK = 64 * 1024
 
 
-class MalformedInputError(ValidationError):
-    """The bytes cannot even be parsed (bad JSON, base64, gzip, CSV): answered with 400, where
-    a well-formed but unacceptable value is answered with 422."""
+@dataclass(frozen=True)
+class DatasetLimits:
+    """The largest dataset the server takes: CSV bytes once decoded, columns, and cells
+    (rows x columns). The defaults keep one upload's parse under a few hundred MB."""
+
+    max_bytes: int = 32 << 20
+    max_columns: int = 2048
+    max_cells: int = 5_000_000
+
+    def encoded_bytes(self) -> int:
+        """The longest base64 ``data`` string a dataset within the limits can take."""
+        return (self.max_bytes + _B64_SLACK) * 4 // 3 + 4
 
 
 class BodyTooLargeError(Exception):
-    """A decompressed upload exceeds the server's body limit."""
+    """A dataset (once decoded or decompressed) exceeds one of the server's limits."""
 
-    def __init__(self, field: str, limit: int) -> None:
-        super().__init__(f"{field} is larger than {limit} bytes once decompressed")
+    def __init__(self, field: str, limit: int, what: str = "bytes", found: str = "") -> None:
+        detail = f" ({found})" if found else ""
+        super().__init__(f"{field} is larger than the server's limit of {limit} {what}"
+                         f"{detail}")
         self.field = field
         self.limit = limit
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -50,14 +75,18 @@ class CsvPayload:
     def frame(self, field: str = "data") -> pd.DataFrame:
         try:
             frame = pd.read_csv(io.StringIO(self.csv), index_col=self.indexing)
-        except (ValueError, IndexError, TypeError, csv.Error) as exc:
-            # pandas' parser errors are ValueErrors; IndexError: an index level past the columns
+            _refuse_renamed_duplicates(self.csv, self.indexing, field)
+        except DataValidationError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, OverflowError, csv.Error) as exc:
+            # pandas' parser errors are ValueErrors; IndexError: an index level past the
+            # columns; KeyError: rows longer than the header (an implicit index) with an
+            # index level that only the header lacks
             raise MalformedInputError(f"{field}.blob", _first_line(self.csv),
-                                  f"is not a readable CSV with index columns {self.indexing} "
-                                  f"({type(exc).__name__}: {exc})",
-                                  "send df.to_csv() and indexing list(range(df.index.nlevels))"
-                                  ) from exc
-        _refuse_renamed_duplicates(self.csv, self.indexing, field)
+                                      f"is not a readable CSV with index columns "
+                                      f"{self.indexing} ({type(exc).__name__}: {exc})",
+                                      "send df.to_csv() and indexing "
+                                      "list(range(df.index.nlevels))") from None
         return frame
 
 
@@ -68,24 +97,62 @@ def encode_frame(frame: pd.DataFrame) -> str:
     return base64.b64encode(json.dumps(payload).encode("ascii")).decode("ascii")
 
 
-def decode_b64(value: Any, field: str = "data") -> CsvPayload:
+def decode_b64(value: Any, field: str = "data",
+               limits: DatasetLimits | None = None) -> CsvPayload:
+    limits = limits or DatasetLimits()
     if not isinstance(value, str):
         raise ValidationError(field, value, "must be a base64 string", B64_FIX)
+    if len(value) > limits.encoded_bytes():
+        raise BodyTooLargeError(field, limits.max_bytes, "bytes of CSV",
+                                f"about {len(value) * 3 // 4} bytes decoded")
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedInputError(field, value, "is not valid base64", B64_FIX) from exc
     try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInputError(field, raw[:60], "does not decode to a JSON object",
-                                  B64_FIX) from exc
+        payload = strict_json.loads(raw, field)
+    except MalformedInputError as exc:
+        raise MalformedInputError(field, raw[:60], f"does not decode to a JSON object "
+                                  f"({exc.allowed})", B64_FIX) from None
+    del raw
     if not isinstance(payload, dict):
         raise ValidationError(field, payload, "does not decode to a JSON object", B64_FIX)
     blob = payload.get("blob")
     if not isinstance(blob, str):
         raise ValidationError(f"{field}.blob", blob, "must be a CSV string", B64_FIX)
-    return CsvPayload(blob, check_indexing(payload.get("indexing"), f"{field}.indexing"))
+    indexing = check_indexing(payload.get("indexing"), f"{field}.indexing")
+    if len(blob) > limits.max_bytes:
+        raise BodyTooLargeError(field, limits.max_bytes, "bytes of CSV", f"{len(blob)} given")
+    check_shape(blob.partition("\n")[0], blob.count("\n"), limits, field)
+    return CsvPayload(blob, indexing)
+
+
+def check_shape(header: str, line_breaks: int, limits: DatasetLimits, field: str) -> None:
+    """Refuse a CSV whose header names too many columns, or whose rows x columns exceed the
+    cell limit, from its header line and its number of line breaks alone."""
+    if header.count(",") + 1 > limits.max_columns:
+        try:
+            columns = len(_header_fields(header))
+        except csv.Error as exc:
+            raise MalformedInputError(f"{field}.blob", header[:80], f"has an unreadable "
+                                      f"header line ({exc})", "send df.to_csv()") from None
+        if columns > limits.max_columns:
+            raise ValidationError(field, f"{columns} columns", f"must have at most "
+                                  f"{limits.max_columns} columns (one operator each)",
+                                  "select the columns the model needs before sending")
+    columns = header.count(",") + 1
+    cells = max(line_breaks - 1, 0) * columns
+    if cells > limits.max_cells:
+        raise BodyTooLargeError(field, limits.max_cells, "cells (rows x columns)",
+                                f"about {cells} given")
+
+
+def _header_fields(header: str) -> list[str]:
+    old = csv.field_size_limit(_FIELD_LIMIT)
+    try:
+        return next(csv.reader([header]), [])
+    finally:
+        csv.field_size_limit(old)
 
 
 def check_indexing(value: Any, field: str) -> list[int]:
@@ -98,19 +165,44 @@ def check_indexing(value: Any, field: str) -> list[int]:
     return list(value)
 
 
-def decode_upload(compressed: bytes, limit: int, field: str = "file") -> CsvPayload:
-    """Parse the gzip upload; refuses to inflate beyond ``limit`` bytes (a gzip bomb)."""
+def decode_upload(compressed: bytes | Iterable[bytes], limits: DatasetLimits | None = None,
+                  field: str = "file") -> CsvPayload:
+    """Parse the gzip upload (bytes, or its chunks as they arrive). It inflates a chunk at a
+    time, and refuses as soon as the CSV passes ``limits``: a gzip bomb or a header of a
+    million columns costs one chunk, not the whole inflated text."""
+    limits = limits or DatasetLimits()
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        raw = inflater.decompress(compressed, limit + 1)
-    except zlib.error as exc:
-        raise MalformedInputError(field, compressed[:20], "is not gzip data",
-                              "gzip the CSV (the public client's compress_data)") from exc
-    if len(raw) > limit or inflater.unconsumed_tail:
-        raise BodyTooLargeError(field, limit)
+    pieces: list[bytes] = []
+    size = breaks = 0
+    header: str | None = None
+    received = 0
+    first = b""
+    for chunk in [compressed] if isinstance(compressed, (bytes, bytearray)) else compressed:
+        received += len(chunk)
+        first = first or bytes(chunk[:20])
+        while chunk and not inflater.eof:
+            try:
+                out = inflater.decompress(chunk, INFLATE_CHUNK)
+            except zlib.error as exc:
+                raise MalformedInputError(field, first, "is not gzip data", "gzip the CSV "
+                                          "(the public client's compress_data)") from exc
+            chunk = inflater.unconsumed_tail
+            size += len(out)
+            if size > limits.max_bytes:
+                raise BodyTooLargeError(field, limits.max_bytes, "bytes of CSV once "
+                                        "decompressed")
+            pieces.append(out)
+            breaks += out.count(b"\n")
+            if header is None and (breaks or size > 64 * limits.max_columns):
+                header = b"".join(pieces).partition(b"\n")[0].decode("utf-8", "replace")
+            if header is not None:
+                # the '---' line and the index row are two of the breaks
+                check_shape(header, max(breaks - 2, 0), limits, field)
     if not inflater.eof:
-        raise MalformedInputError(field, f"{len(compressed)} bytes", "is a truncated gzip stream",
-                              "send the whole file")
+        raise MalformedInputError(field, f"{received} bytes", "is a truncated gzip stream",
+                                  "send the whole file")
+    raw = b"".join(pieces)
+    del pieces
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -132,11 +224,7 @@ def decode_upload(compressed: bytes, limit: int, field: str = "file") -> CsvPayl
 
 
 def parse_json_object(raw: bytes, field: str = "body") -> dict[str, Any]:
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInputError(field, raw[:60], f"is not valid JSON ({exc})",
-                              "send a JSON object with Content-Type: application/json") from exc
+    body = strict_json.loads(raw, field)
     if not isinstance(body, dict):
         raise ValidationError(field, body, "must be a JSON object", "send {...}, not a list "
                               "or a scalar")
@@ -177,7 +265,7 @@ def check_version(value: str, field: str = "qcog_version") -> str:
 
 def _refuse_renamed_duplicates(text: str, indexing: list[int], field: str) -> None:
     """pandas silently renames a repeated column ``x`` to ``x.1``; say so instead."""
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    header = _header_fields(text.split("\n", 1)[0])
     names = [n for i, n in enumerate(header) if i not in indexing]
     seen: set[str] = set()
     dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]

@@ -155,7 +155,7 @@ def _positive(spec: Field, value: Any, path: str) -> float:
 
 
 def _to_labels(spec: Field, value: Any, path: str) -> list[str]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
         raise ValidationError(path, value, spec.allowed(), "pass a list such as ['x', 'y']")
     labels: list[str] = []
     for item in value:
@@ -232,13 +232,14 @@ class Choice:
 
     def validate(self, payload: Mapping[str, Any] | None, path: str = "") -> dict[str, Any]:
         path = path or self.name
+        if payload is not None and not isinstance(payload, Mapping):
+            raise ValidationError(path, payload, "must be a JSON object (a dict)",
+                                  f"send {{{self.key!r}: ...}} or leave it out")
         if not payload:
             if self.default is None:
                 raise ValidationError(path, payload, f"needs {self.key!r}",
                                       f"choose one of {sorted(self.options)}")
             payload = {self.key: self.default}
-        if not isinstance(payload, Mapping):
-            raise ValidationError(path, payload, "must be a JSON object (a dict)")
         method = payload.get(self.key)
         if not isinstance(method, str) or method not in self.options:
             raise ValidationError(

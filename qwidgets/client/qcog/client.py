@@ -38,6 +38,7 @@ from qwidgets.client.qcog.parameters import (
 )
 from qwidgets.client.qcog.status import (
     WAITING_STATUSES,
+    TrainingTimeoutError,
     progress_view,
     validate_version,
 )
@@ -255,8 +256,13 @@ class AsyncQcogClient:
     async def preloaded_model(self, guid: str) -> AsyncQcogClient:
         """Reattach to a model (trained, training or failed) and to its model choice."""
         trained = _object(await self._http.get(f"model/{_guid(guid)}/"), "guid")
-        await self.preloaded_training_parameters(trained["training_parameters_guid"],
-                                                 rebuild=True)
+        parameters = trained.get("training_parameters_guid")
+        if not isinstance(parameters, str) or not parameters:
+            raise ApiError(None, f"the service answered model {guid} without its "
+                           f"'training_parameters_guid' (got {parameters!r}; keys "
+                           f"{sorted(map(str, trained))[:12]}), so its model choice cannot be "
+                           "restored; check that the guid names a qcog model")
+        await self.preloaded_training_parameters(parameters, rebuild=True)
         self._trained_model = trained
         self.last_status = trained.get("status")
         return self
@@ -325,15 +331,29 @@ class AsyncQcogClient:
             self.last_status = self._trained_model.get("status", self.last_status)
         return self
 
-    async def wait_for_training(self, poll_time: float = 60) -> AsyncQcogClient:
+    async def wait_for_training(self, poll_time: float = 60,
+                                timeout: float | None = None) -> AsyncQcogClient:
         """Wait until the training ends; raise if it did not complete.
 
         Polls quickly at first, backing off to ``poll_time`` seconds between polls, so a
         short training on the simulator returns at once and a long one costs few requests.
+        ``timeout``: give up after that many seconds with ``TrainingTimeoutError``, which says
+        how far the training got (it goes on running on the server).
         """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise ValidationError("timeout", timeout, "must be a positive number of seconds "
+                                  "or None", "e.g. wait_for_training(timeout=600)")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         interval = min(0.05, max(poll_time, 0.01))
         while (status := await self.status()) in WAITING_STATUSES:
-            await asyncio.sleep(interval)
+            if deadline is not None and loop.time() >= deadline:
+                assert timeout is not None
+                raise TrainingTimeoutError(self._model_guid_or_raise(), timeout,
+                                           progress_view(self._trained_model or {}))
+            wait = interval if deadline is None else min(interval, deadline - loop.time())
+            await asyncio.sleep(max(wait, 0.0))
             interval = min(max(poll_time, 0.01), interval * 1.5)
         if status == "completed":
             return self

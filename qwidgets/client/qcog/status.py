@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from qwidgets.client.errors import ValidationError
+from qwidgets.errors import QwidgetsError
 
 STATUSES = ("pending", "processing", "failed", "completed", "cancelled", "cancelled_pending",
             "unknown")
@@ -45,3 +46,29 @@ def progress_view(model: dict[str, Any]) -> dict[str, Any]:
         "loss": last_loss(model.get("loss")),
         "failure_reason": model.get("failure_reason"),
     }
+
+
+class TrainingTimeoutError(QwidgetsError, TimeoutError):
+    """``wait_for_training(timeout=...)`` gave up: the training is still running (it goes on;
+    wait again, or cancel it). ``progress`` is where it had got to."""
+
+    def __init__(self, model_guid: str, timeout: float, progress: dict[str, Any]) -> None:
+        self.model_guid = model_guid
+        self.timeout = timeout
+        self.progress = progress
+        super().__init__(f"training of model {model_guid} is still {progress.get('status')!r} "
+                         f"after {timeout:g} s: {describe_progress(progress)}; call "
+                         "wait_for_training() again to keep waiting, or cancel()")
+
+
+def describe_progress(progress: dict[str, Any]) -> str:
+    """How far a training got, in words: passes, batches, percentage, last loss."""
+    parts = [f"{progress.get('training_completion') or 0}% done"]
+    if progress.get("num_passes"):
+        parts.append(f"pass {(progress.get('pass_index') or 0) + 1} of {progress['num_passes']}")
+    if progress.get("num_batches"):
+        parts.append(f"batch {(progress.get('batch_index') or 0) + 1} of "
+                     f"{progress['num_batches']}")
+    if progress.get("loss") is not None:
+        parts.append(f"last loss {progress['loss']:.4g}")
+    return ", ".join(parts)

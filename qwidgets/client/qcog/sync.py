@@ -184,8 +184,9 @@ class QcogClient:
         self._loop.run(self._client.cancel())
         return self
 
-    def wait_for_training(self, poll_time: float = 60) -> QcogClient:
-        self._loop.run(self._client.wait_for_training(poll_time))
+    def wait_for_training(self, poll_time: float = 60,
+                          timeout: float | None = None) -> QcogClient:
+        self._loop.run(self._client.wait_for_training(poll_time, timeout))
         return self
 
     def inference(

@@ -47,6 +47,7 @@ from qwidgets.protocol.sigv4 import (
 from qwidgets.sim.braket.wire import BraketError, Handler, braket_errors
 from qwidgets.sim.server.middleware import NS
 from qwidgets.sim.server.store import namespace
+from qwidgets.sim.server.throttle import THROTTLE, client_address
 
 MAX_SKEW_S = 15 * 60  # what AWS allows between a request's signed date and the server clock
 
@@ -104,8 +105,9 @@ class BraketKeys:
 
     def secret_for(self, access_key: str) -> str | None:
         found = None
+        given = access_key.encode("utf-8", "surrogatepass")  # a stray byte: no key, no error
         for key, token in self._by_key.items():
-            if hmac.compare_digest(key.encode(), access_key.encode()):
+            if hmac.compare_digest(key.encode(), given):
                 found = token
         return found
 
@@ -150,25 +152,42 @@ def authenticated(handler: Handler) -> Handler:
 
 async def authenticate(request: web.Request,
                        now: datetime | None = None) -> Caller:
+    """The caller of a SigV4-signed request. The order is the point: what the headers alone
+    can refute is refuted first (the scope's service against the route, the key, the date,
+    the signature itself whenever ``X-Amz-Content-SHA256`` declares the payload hash), so a
+    forged request costs no read of its body; only a request without that header (boto3's
+    braket client sends none) has its body, bounded by its route's limit, read to sign."""
     header = request.headers.get("Authorization")
     if not header:
         raise BraketError(403, "MissingAuthenticationTokenException",
                           "Missing Authentication Token: sign the request with AWS Signature "
                           "Version 4, secret access key = the server's token")
     auth = parse_authorization(header)
-    if auth is None:
+    if auth is None or not all(v.isascii() and v.isprintable() for v in auth.values()):
         raise BraketError(403, "IncompleteSignatureException",
                           "the Authorization header is not an AWS4-HMAC-SHA256 signature "
-                          "(Credential=.../aws4_request, SignedHeaders=..., Signature=...)")
+                          "(Credential=.../aws4_request, SignedHeaders=..., Signature=...) "
+                          "of printable ASCII")
+    s3 = request.path == "/s3" or request.path.startswith("/s3/")
+    _check_scope_service(request.path, auth["service"], s3)
+    throttle = request.app.get(THROTTLE)
+    who = client_address(request.remote)
+    wait = throttle.retry_after(who) if throttle is not None else None
+    if wait is not None:
+        raise BraketError(429, "ThrottlingException", f"Rate exceeded: too many refused "
+                          f"signatures from this address; try again in {wait} s")
     keys = request.app[KEYS]
     session = keys.session(auth["access_key"])
     if session is not None:
         sent = request.headers.get("X-Amz-Security-Token", "")
-        if not hmac.compare_digest(sent.encode(), session.token.encode()):
+        if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"),
+                                   session.token.encode()):
             raise BraketError(403, "InvalidClientTokenId", "The security token included in "
                               "the request is invalid (the job's session token)")
     secret = session.secret if session is not None else keys.secret_for(auth["access_key"])
     if secret is None:
+        if throttle is not None:
+            throttle.failed(who)
         raise BraketError(403, "UnrecognizedClientException",
                           "The security token included in the request is invalid: the access "
                           "key id must be access_key_id(token) (or the token) of a token this "
@@ -178,7 +197,7 @@ async def authenticate(request: web.Request,
         signed_at = parse_amz_date(when)
     except ValueError:
         raise BraketError(403, "IncompleteSignatureException",
-                          f"X-Amz-Date must be like 20240101T120000Z, got {when!r}") from None
+                          f"X-Amz-Date must be like 20240101T120000Z, got {when[:40]!r}") from None
     if when[:8] != auth["date"]:
         raise BraketError(403, "InvalidSignatureException",
                           "the credential scope date does not match X-Amz-Date")
@@ -192,22 +211,57 @@ async def authenticate(request: web.Request,
         raise BraketError(403, "InvalidSignatureException",
                           "SignedHeaders must include host and no hop-by-hop header")
     headers = {name: request.headers.getall(name, []) for name in names}
-    body = await request.read()
-    actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     declared = request.headers.get("X-Amz-Content-SHA256")
-    if declared is not None and declared != UNSIGNED_PAYLOAD and declared != actual:
-        raise BraketError(400, "XAmzContentSHA256Mismatch",
-                          "the body does not match its X-Amz-Content-SHA256 hash")
-    payload = declared if declared is not None else actual
-    url = request.rel_url
-    canonical = canonical_request(request.method, url.raw_path, url.raw_query_string, headers,
-                                  names, payload, s3=auth["service"] == "s3")
-    expected = signature(secret, when, auth["region"], auth["service"], canonical)
-    if not hmac.compare_digest(expected, auth["signature"]):
+    unsigned = declared == UNSIGNED_PAYLOAD or (declared or "").startswith("STREAMING-")
+    if declared is not None and not (unsigned and s3) and not _is_sha256(declared):
         raise BraketError(403, "InvalidSignatureException",
-                          "The request signature we calculated does not match the signature "
-                          "you provided: the secret access key must be the server's token")
+                          f"X-Amz-Content-SHA256 must be the payload's SHA-256 in hex"
+                          f"{'' if s3 else ' (UNSIGNED-PAYLOAD is for S3 objects only)'}, "
+                          f"got {declared[:70]!r}")
+    url = request.rel_url
+
+    def verify(payload: str) -> None:
+        canonical = canonical_request(request.method, url.raw_path, url.raw_query_string,
+                                      headers, names, payload, s3=auth["service"] == "s3")
+        expected = signature(secret, when, auth["region"], auth["service"], canonical)
+        if not hmac.compare_digest(expected, auth["signature"]):
+            if throttle is not None:
+                throttle.failed(who)
+            raise BraketError(403, "InvalidSignatureException",
+                              "The request signature we calculated does not match the "
+                              "signature you provided: the secret access key must be the "
+                              "server's token")
+
+    if declared is not None:
+        verify(declared)
+        if not unsigned:
+            body = await request.read()
+            actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+            if not hmac.compare_digest(declared.lower(), actual):
+                raise BraketError(400, "XAmzContentSHA256Mismatch",
+                                  "the body does not match its X-Amz-Content-SHA256 hash")
+    else:
+        body = await request.read()
+        verify(hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256)
     if session is not None:
         return Caller(session.ns, auth["region"], auth["service"], auth["access_key"],
                       session.name)
     return Caller(namespace(secret), auth["region"], auth["service"], auth["access_key"])
+
+
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _check_scope_service(path: str, service: str, s3: bool) -> None:
+    """A signature is valid for the service its scope names: S3 objects take ``s3`` only,
+    Braket's routes ``braket`` only; the query and JSON services on ``/`` (STS, IAM,
+    CloudWatch Logs) answer by the service signed, so any is theirs to refuse."""
+    if path == "/":
+        return
+    wanted = "s3" if s3 else "braket"
+    if service != wanted:
+        raise BraketError(403, "InvalidSignatureException",
+                          f"the credential scope names service {service[:40]!r}, but "
+                          f"{path[:80]} is served by {wanted!r}: sign the request for "
+                          f"{wanted} (boto3.client({wanted!r}, ...))")

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from qwidgets.errors import ValidationError
+from qwidgets.protocol import strict_json
 
 log = logging.getLogger("qwidgets.sim.braket")
 
@@ -75,7 +76,9 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw:
         return {}
-    body = json.loads(raw)
+    # strict: bytes that are not UTF-8, deep nesting, huge integers and lone surrogates are a
+    # ValidationException, not a 500
+    body = strict_json.loads(raw, "body")
     if not isinstance(body, dict):
         raise invalid(f"the request body must be a JSON object, not {type(body).__name__}")
     return body
@@ -126,6 +129,7 @@ def max_results(body: Mapping[str, Any]) -> int:
 def next_token(body: Mapping[str, Any]) -> int:
     """A search's ``nextToken``: the decimal cursor an earlier page answered (0: the start)."""
     token = field(body, "nextToken", str, required=False, default="0")
-    if not token.isdigit():
+    # isdigit alone accepts "²", which int() refuses
+    if not (token.isascii() and token.isdigit() and len(token) <= 18):
         raise invalid(f"nextToken {token!r} is not one this server issued")
     return int(token)

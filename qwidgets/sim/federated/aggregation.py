@@ -56,14 +56,15 @@ def aggregate(updates: Sequence[PendingUpdate], aggregation: str) -> np.ndarray:
 
 def summarize_scores(reports: Iterable[Mapping[str, float]], score_key: str
                      ) -> tuple[float | None, dict[str, float]]:
-    """``(validation_score, metrics)``: per-metric means over the clients' reports."""
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+    """``(validation_score, metrics)``: per-metric means over the clients' reports.
+
+    Each value is divided before it is added, so the mean of finite scores stays finite
+    (two reports of 1e308 would otherwise sum to infinity, which no JSON can carry)."""
+    values: dict[str, list[float]] = {}
     for report in reports:
         for key, metric in report.items():
-            sums[key] = sums.get(key, 0.0) + metric
-            counts[key] = counts.get(key, 0) + 1
-    metrics = {k: sums[k] / counts[k] for k in sorted(sums)}
+            values.setdefault(key, []).append(metric)
+    metrics = {k: sum(v / len(values[k]) for v in values[k]) for k in sorted(values)}
     return metrics.get(score_key), metrics
 
 

@@ -7,7 +7,8 @@ give it the base URL ``http://127.0.0.1:PORT/fl/<token>`` and it calls
 ``/fl/<token>/api/v1/models/{id}/register_client/`` and so on. The token in the path is checked
 like a bearer token (constant-time comparison of its SHA-256 against the accepted ones) and
 selects the namespace: each token sees only its own federated models. Treat that URL as a
-secret: it is redacted (``/fl/<redacted>/``) from the server's access log and error log.
+secret: it is redacted (``/fl/<redacted>/``) from every log (``qwidgets.sim.server.logs``), and
+an address that keeps sending wrong tokens is refused with 429 for a while.
 
 The same routes are also served with ``Authorization: Bearer <token>`` under
 ``/api/v1/federated/`` (what ``qwidgets.client.federated.client`` uses, so no token ever sits in a
@@ -49,9 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -70,8 +69,9 @@ from qwidgets.protocol.federated import (
 )
 from qwidgets.protocol.qcog_wire import parse_json_object
 from qwidgets.sim.federated.store import FederatedService
-from qwidgets.sim.server.middleware import NS, ApiError
+from qwidgets.sim.server.middleware import NS, ApiError, json_response, throttled, token_namespace
 from qwidgets.sim.server.store import Store, namespace
+from qwidgets.sim.server.throttle import THROTTLE, client_address
 
 log = logging.getLogger("qwidgets.protocol.federated")
 
@@ -117,7 +117,6 @@ def add_routes(app: web.Application, store: Store, tokens: Iterable[str]) -> Fed
         for suffix in ("", "/"):
             app.router.add_route(method, f"{BEARER_PREFIX}/{path}{suffix}", _mapped(handler))
     app.cleanup_ctx.append(_schedule)
-    redact_token_paths()
     return service
 
 
@@ -127,11 +126,13 @@ def add_routes(app: web.Application, store: Store, tokens: Iterable[str]) -> Fed
 def _token_auth(digests: list[str], handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        given = namespace(request.match_info["token"])
-        accepted = False
-        for digest in digests:  # every comparison runs: the timing says nothing
-            accepted |= hmac.compare_digest(given, digest)
-        if not accepted:
+        throttle = request.app[THROTTLE]
+        refused = throttled(throttle, request, "url")
+        if refused is not None:
+            raise refused
+        given = token_namespace(request.match_info["token"], digests)
+        if given is None:
+            throttle.failed(client_address(request.remote))
             raise ApiError(401, "the token in the URL is not accepted by this server",
                            field="url", fix="use the base URL http://HOST:PORT/fl/<token> "
                            "with a token the server accepts (AsyncFederatedClient."
@@ -158,32 +159,6 @@ def _mapped(handler: Handler) -> Handler:
                            "header") from None
 
     return mapped
-
-
-_TOKEN_IN_PATH = re.compile(r"/fl/[^/\s?#\"']+")
-
-
-class RedactTokenPaths(logging.Filter):
-    """Rewrites ``/fl/<token>`` to ``/fl/<redacted>`` in a log record (message and the extra
-    fields aiohttp's access logger attaches), so the URL secret never reaches a log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/fl/" in message:
-            record.msg, record.args = _TOKEN_IN_PATH.sub("/fl/<redacted>", message), None
-        for key, value in list(vars(record).items()):
-            if isinstance(value, str) and "/fl/" in value and key != "msg":
-                setattr(record, key, _TOKEN_IN_PATH.sub("/fl/<redacted>", value))
-        return True
-
-
-def redact_token_paths() -> None:
-    """Install the filter on the loggers that may print a request path (once)."""
-    for name in ("aiohttp.access", "aiohttp.server", "aiohttp.web", "qwidgets.sim.server.app",
-                 log.name):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactTokenPaths) for f in logger.filters):
-            logger.addFilter(RedactTokenPaths())
 
 
 # ---------------------------------------------------------------- the periodic schedule
@@ -270,7 +245,7 @@ def _query_flag(request: web.Request, key: str) -> bool:
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body if body is not None else {}, status=status)
+    return json_response(body if body is not None else {}, status)
 
 
 # ---------------------------------------------------------------- the WebClient routes

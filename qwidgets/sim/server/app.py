@@ -5,8 +5,10 @@ threads. ``make_app`` builds it; ``embedded.start`` and the CLI run it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -14,6 +16,8 @@ from qwidgets.sim.braket import auth as braket_auth
 from qwidgets.sim.braket import device_routes, job_routes
 from qwidgets.sim.braket.aws_wire import unserved_aws_routes
 from qwidgets.sim.federated import routes as federated_routes
+from qwidgets.sim.server import logs
+from qwidgets.sim.server.limits import DEFAULT_MAX_BODY_BYTES, ServerLimits
 from qwidgets.sim.server.middleware import (
     auth_middleware,
     body_limit_middleware,
@@ -22,20 +26,24 @@ from qwidgets.sim.server.middleware import (
 )
 from qwidgets.sim.server.qcog_routes import CONTEXT, Context, add_routes
 from qwidgets.sim.server.store import Store
+from qwidgets.sim.server.throttle import THROTTLE, AuthThrottle
 from qwidgets.sim.server.trainings import TrainingJobs
 
-DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerLimits", "make_app", "runner_options"]
 
 
 def make_app(
     store: Store | str | Path, token: str | Iterable[str], *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, training_workers: int | None = None,
-    progress_interval: float = 0.2, max_attempts: int = 3, run_job_code: bool = False,
+    max_body_bytes: int | None = None, limits: ServerLimits | None = None,
+    training_workers: int | None = None, progress_interval: float = 0.2, max_attempts: int = 3,
+    run_job_code: bool = False,
 ) -> web.Application:
     """The application, serving every qcog route under ``/api/v1/``.
 
     ``store``: a ``Store`` (the caller closes it) or a directory (opened, locked and closed
-    with the app). ``token``: one token or several, each its own namespace. On startup, models
+    with the app). ``token``: one token or several, each its own namespace. ``limits``: what
+    one request and one token may cost (``max_body_bytes`` overrides its general body limit;
+    run the app with ``runner_options(app)`` for its header timeout). On startup, models
     a previous server left ``pending``/``processing`` are resumed from their checkpoints.
     ``run_job_code``: hybrid jobs may run uploaded sources (each in a sandboxed process).
     """
@@ -43,18 +51,24 @@ def make_app(
     if not tokens or not all(isinstance(t, str) and t.strip() == t and t for t in tokens):
         raise ValueError("token must be a non-empty string without surrounding spaces "
                          "(or a set of them)")
-    if max_body_bytes < 1:
-        raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes}")
+    bounds = limits or ServerLimits()
+    if max_body_bytes is not None:
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be positive, not {max_body_bytes}")
+        bounds = dataclasses.replace(bounds, max_body_bytes=max_body_bytes)
     owns_store = not isinstance(store, Store)
     the_store = Store(store) if not isinstance(store, Store) else store
     jobs = TrainingJobs(the_store, workers=training_workers,
                         progress_interval=progress_interval, max_attempts=max_attempts)
+    throttle = AuthThrottle(allowed=bounds.auth_failures)
+    logs.install(tokens)
     app = web.Application(
-        client_max_size=max_body_bytes,
-        middlewares=[errors_middleware, auth_middleware(tokens),
-                     body_limit_middleware(max_body_bytes), idempotency_middleware(the_store),
+        client_max_size=bounds.max_body_bytes,
+        middlewares=[errors_middleware, auth_middleware(tokens, throttle),
+                     body_limit_middleware(bounds), idempotency_middleware(the_store),
                      unserved_aws_routes])
-    app[CONTEXT] = Context(the_store, jobs, max_body_bytes)
+    app[THROTTLE] = throttle
+    app[CONTEXT] = Context(the_store, jobs, bounds)
     add_routes(app)
     # fma-connect routes under /fl/<token>/ and /api/v1/federated/, plus their schedule
     federated_routes.add_routes(app, the_store, tokens)
@@ -74,7 +88,15 @@ def make_app(
         jobs.shutdown()
         if owns_store:
             the_store.close()
+        logs.forget(tokens)
 
     app.on_startup.append(recover)
     app.on_cleanup.append(close)
     return app
+
+
+def runner_options(app: web.Application) -> dict[str, Any]:
+    """Keyword arguments of ``web.AppRunner`` / ``web.run_app`` for ``app``: aiohttp starts
+    its keep-alive timer when a connection opens, so it also closes a connection that has not
+    sent its request headers in time (a slow-header client holds nothing longer)."""
+    return {"keepalive_timeout": app[CONTEXT].limits.header_timeout}

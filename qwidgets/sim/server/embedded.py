@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from qwidgets.sim.braket import job_routes
-from qwidgets.sim.server.app import DEFAULT_MAX_BODY_BYTES, make_app
+from qwidgets.sim.server.app import ServerLimits, make_app, runner_options
 from qwidgets.sim.server.dirlock import DataDirInUseError, DirLock
 
 TOKEN_FILE = "token"
@@ -103,7 +103,8 @@ class SimServer:
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
-            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                   **runner_options(app))
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, self.host, self.port)
             loop.run_until_complete(site.start())
@@ -131,22 +132,23 @@ def _bound_port(runner: web.AppRunner, fallback: int) -> int:
 
 
 def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
-          data_dir: str | Path | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+          data_dir: str | Path | None = None, max_body_bytes: int | None = None,
           training_workers: int | None = None, run_job_code: bool = False,
-          _local_token: bool = False) -> SimServer:
+          limits: ServerLimits | None = None, _local_token: bool = False) -> SimServer:
     """Serve the simulator from a daemon thread; ``port=0`` picks a free port.
 
     ``token=None``: a random token (read it from ``.token``). ``data_dir=None``: a fresh
     temporary directory, removed by ``stop()``. Raises ``DataDirInUseError`` if another server
     holds ``data_dir``. ``run_job_code=True``: hybrid jobs run uploaded sources, each in a
     sandboxed process (this kernel's user runs them: turn it on for your own code only).
+    ``limits``: what one request and one token may cost (``qwidgets.sim.server.limits``).
     """
     token = token if token is not None else secrets.token_urlsafe(32)
     temp = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="qwidgets-sim-") if data_dir is None else data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        app = make_app(directory, token, max_body_bytes=max_body_bytes,
+        app = make_app(directory, token, max_body_bytes=max_body_bytes, limits=limits,
                        training_workers=training_workers, run_job_code=run_job_code)
     except BaseException:
         if temp:
@@ -185,7 +187,7 @@ def default_data_dir() -> Path:
 def local_token(directory: Path) -> str:
     """The per-user token of ``directory``, created (mode 0600) on first use."""
     path = directory / TOKEN_FILE
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -4,12 +4,17 @@ models (status, progress, loss, weights, checkpoints) and idempotency records.
 Every row belongs to a namespace, the SHA-256 of the bearer token (the token itself is never
 stored). One connection guarded by a lock serves both the event loop and the training threads:
 each statement is short, and WAL mode lets a second process read the file meanwhile.
+
+The directory is made 0700 and the database 0600 (SQLite gives its WAL and shared-memory files
+the database's mode): datasets and trained models are the users' data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from qwidgets.sim.server.dirlock import DirLock
+from qwidgets.sim.server.limits import QuotaExceededError, Quotas
+
+log = logging.getLogger("qwidgets.sim.server.store")
 
 DB_NAME = "qwidgets-sim.sqlite3"
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -67,8 +75,30 @@ _MODEL_COLUMNS = (
 
 
 def namespace(token: str) -> str:
-    """The namespace of a token: its SHA-256, so the database never holds a usable token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The namespace of a token: its SHA-256, so the database never holds a usable token.
+    A token that is not valid text (a header's stray byte arrives as a surrogate) still has
+    one, which matches no accepted token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def private_directory(directory: Path) -> None:
+    """Create ``directory`` as 0700; tighten an existing one that is empty or already holds
+    a store. Any other existing directory (``--data-dir /tmp``) is left as it is, with a
+    warning when others can read it."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = directory.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return
+    if not any(directory.iterdir()) or (directory / DB_NAME).exists():
+        os.chmod(directory, 0o700)
+    else:
+        log.warning("data directory %s is readable by other users (mode %o); its database "
+                    "is 0600, but consider a directory of its own", directory, mode)
+
+
+def _private_file(path: Path) -> None:
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def new_guid() -> str:
@@ -89,7 +119,7 @@ class Store:
     def __init__(self, directory: str | Path, *, exclusive: bool = True) -> None:
         """``exclusive`` locks the directory (``DataDirInUseError`` if another server has it)."""
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         self.path = self.directory / DB_NAME
         self._dirlock = DirLock(self.directory)
         if exclusive:
@@ -99,6 +129,7 @@ class Store:
         # touch SQLite, whose calls release the GIL and leave a polled server thread waiting
         # for the notebook's threads to give it back.
         self._models: dict[tuple[str, str], dict[str, Any]] = {}
+        _private_file(self.path)
         self._conn: sqlite3.Connection | None = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._conn.row_factory = sqlite3.Row
@@ -174,16 +205,61 @@ class Store:
     def add_dataset(
         self, ns: str, *, csv: str, indexing: list[int], n_rows: int, columns: list[str],
         format: str = "dataframe", source: str = "client", project_guid: str | None = None,
-        name: str | None = None,
+        name: str | None = None, quotas: Quotas | None = None,
     ) -> dict[str, Any]:
         guid = new_guid()
-        self._run(
-            "INSERT INTO datasets VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (ns, guid, format, source, project_guid, name, csv.encode(), json.dumps(indexing),
-             n_rows, json.dumps(columns), time.time()))
+        blob = csv.encode()
+        with self.transaction() as conn:  # the quota's check and the insert in one step
+            if quotas is not None:
+                self._check_dataset_quota(conn, ns, len(blob), quotas)
+            conn.execute(
+                "INSERT INTO datasets VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (ns, guid, format, source, project_guid, name, blob, json.dumps(indexing),
+                 n_rows, json.dumps(columns), time.time()))
         found = self.dataset(ns, guid)
         assert found is not None
         return found
+
+    def check_dataset_quota(self, ns: str, size: int, quotas: Quotas) -> None:
+        """Refuse early, before a dataset is parsed, what ``add_dataset`` would refuse."""
+        with self._connection() as conn:
+            self._check_dataset_quota(conn, ns, size, quotas)
+
+    @staticmethod
+    def _check_dataset_quota(conn: sqlite3.Connection, ns: str, size: int,
+                             quotas: Quotas) -> None:
+        count, stored = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(csv)), 0) FROM datasets WHERE ns=?",
+            (ns,)).fetchone()
+        if count >= quotas.max_datasets:
+            raise QuotaExceededError(403, "dataset", f"this token already stores {count} "
+                                     f"datasets, its quota ({quotas.max_datasets})",
+                                     "reuse a stored dataset (preloaded_data(guid)), or ask "
+                                     "the server's operator for a larger --max-datasets")
+        if stored + size > quotas.max_dataset_bytes:
+            raise QuotaExceededError(403, "dataset", f"this token stores {stored} bytes of "
+                                     f"datasets; {size} more would pass its quota of "
+                                     f"{quotas.max_dataset_bytes} bytes",
+                                     "reuse a stored dataset, or ask the server's operator "
+                                     "for a larger --max-dataset-storage-mb")
+
+    def check_model_quota(self, ns: str, quotas: Quotas) -> None:
+        """Refuse a new training past the token's quotas: stored models (403) or unfinished
+        trainings (429: one that ends frees its place)."""
+        count, active = self.first(
+            "SELECT COUNT(*), COALESCE(SUM(status IN ('pending', 'processing', "
+            "'cancelled_pending')), 0) FROM models WHERE ns=?", (ns,)) or (0, 0)
+        if count >= quotas.max_models:
+            raise QuotaExceededError(403, "model", f"this token already has {count} models, "
+                                     f"its quota ({quotas.max_models})",
+                                     "reuse a trained model (preloaded_model(guid)), or ask "
+                                     "the server's operator for a larger --max-models")
+        if active >= quotas.max_active_trainings:
+            raise QuotaExceededError(429, "model", f"this token has {active} trainings "
+                                     f"pending or running, its quota "
+                                     f"({quotas.max_active_trainings})",
+                                     "wait for one to finish (or cancel one), then retry; "
+                                     "the operator sets --max-active-trainings")
 
     def dataset(self, ns: str, guid: str) -> dict[str, Any] | None:
         row = self.first(
