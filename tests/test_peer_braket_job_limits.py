@@ -242,3 +242,43 @@ def test_the_jobs_process_reaches_neither_the_token_nor_other_namespaces(
     assert not any(token in value for value in environment.values() for token in (mine, theirs))
     assert victim.read_bytes() == b"bob's secret"
     assert not Path("/tmp/qw-escape").exists()
+
+
+def test_a_server_stop_ends_the_jobs_process_and_the_next_server_runs_it_again(
+        start_sim: StartSim, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import psutil
+    from braket.aws import AwsQuantumJob
+
+    def job_processes() -> list[psutil.Process]:
+        return [p for p in psutil.Process().children(recursive=True)
+                if "job_process.py" in " ".join(p.cmdline())]
+
+    data_dir = tmp_path / "data"
+    first = start_sim(data_dir=data_dir, token="restart-token-1", run_job_code=True)
+    aws_environment(first, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    source = write(tmp_path / "forever.py", """
+        import time
+
+        def start():
+            while True:
+                time.sleep(1)
+    """)
+    job = AwsQuantumJob.create(device=SV1, source_module=str(source), entry_point="forever:start")
+    deadline = time.monotonic() + 60
+    while not job_processes():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first.stop()
+    assert job_processes() == []  # stopped with the server, not left behind
+    second = start_sim(data_dir=data_dir, token="restart-token-1", run_job_code=True)
+    aws_environment(second, monkeypatch)
+    again = AwsQuantumJob(job.arn)
+    messages = [e["message"] for e in again.metadata()["events"]]
+    assert any(m.startswith("Queued again") for m in messages)
+    while not job_processes():  # it starts over on the new server
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert again.cancel() in ("CANCELLING", "CANCELLED")
+    assert wait(again, timeout=30) == "CANCELLED"
+    assert job_processes() == []

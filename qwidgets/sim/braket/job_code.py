@@ -137,32 +137,42 @@ class CodeRunner:
                should_stop: Callable[[], bool]) -> Outcome:
         log = _LogWriter(self.jobs, arn)
         assert process.stdout is not None
+        pipe = process.stdout
         selector = selectors.DefaultSelector()
-        selector.register(process.stdout, selectors.EVENT_READ)
-        pending = b""
-        open_pipe, stopped = True, False
+        selector.register(pipe, selectors.EVENT_READ)
+        pending = [b""]
+        open_pipe = [True]
+
+        def read(timeout: float) -> bool:
+            if not open_pipe[0] or not selector.select(timeout):
+                return False
+            chunk = os.read(pipe.fileno(), 65536)
+            open_pipe[0] = bool(chunk)
+            *lines, pending[0] = (pending[0] + chunk).split(b"\n")
+            for line in lines:
+                log.add(line)
+            if pending[0] and (len(pending[0]) > MAX_LINE_CHARS or not chunk):
+                log.add(pending[0])
+                pending[0] = b""
+            return True
+
+        stopped = False
         try:
             while not (stopped := should_stop()):
-                if open_pipe and selector.select(0.1):
-                    chunk = os.read(process.stdout.fileno(), 65536)
-                    open_pipe = bool(chunk)
-                    *lines, pending = (pending + chunk).split(b"\n")
-                    for line in lines:
-                        log.add(line)
-                    if pending and (len(pending) > MAX_LINE_CHARS or not open_pipe):
-                        log.add(pending)
-                        pending = b""
-                elif not open_pipe:
-                    if _exited(process.pid):
-                        break
-                    time.sleep(0.1)
+                if not read(0.1) and _exited(process.pid):
+                    # the job ends with its first process, as a container does: what its
+                    # descendants (holding the pipe, maybe) still have to say is not waited for
+                    drained = time.monotonic() + 1.0
+                    while read(0) and time.monotonic() < drained:
+                        pass
+                    break
                 log.flush_due()
         finally:
             selector.close()
             _end_group(process)
-            process.stdout.close()
-            if pending:
-                log.add(pending)
+            pipe.close()
+            if pending[0]:
+                log.add(pending[0])
             log.flush()
         return Outcome(None if stopped else process.returncode, log.tail)
 
