@@ -202,6 +202,24 @@ def test_a_jobs_code_runs_quantum_tasks_with_its_own_credentials(aws: SimServer,
     assert task["queueInfo"]["queuePriority"] == "Priority"
 
 
+def test_the_hybrid_job_decorator(aws: SimServer, capsys: pytest.CaptureFixture[str]) -> None:
+    """``@hybrid_job`` checks at decoration that the job image's Python is the local one (ECR
+    BatchGetImage), then ships the function cloudpickled; its return value is the result."""
+    from braket.jobs import hybrid_job
+
+    @hybrid_job(device=SV1)
+    def scaled(n: int, scale: int = 2) -> dict[str, int]:
+        from braket.jobs.metrics import log_metric
+
+        log_metric("n", n, iteration_number=0)
+        return {"value": n * scale}
+
+    job = scaled(21, scale=3)
+    assert wait(job) == "COMPLETED", job.metadata().get("failureReason")
+    assert job.result(poll_interval_seconds=0.1) == {"value": 63}
+    assert "n=21; iteration_number=0;" in log_text(job, capsys)
+
+
 def test_a_plain_aws_session_finds_its_account_and_bucket(aws: SimServer) -> None:
     from braket.aws import AwsSession
 
@@ -269,9 +287,13 @@ def test_unserved_aws_operations_answer_in_their_services_shape(aws: SimServer) 
         "sts AssumeRole": (lambda: boto3.Session().client("sts").assume_role(
             RoleArn="arn:aws:iam::123456789012:role/r", RoleSessionName="rs"), "InvalidAction"),
         "iam ListUsers": (lambda: boto3.Session().client("iam").list_users(), "InvalidAction"),
-        "ecr BatchGetImage": (lambda: boto3.Session().client("ecr").batch_get_image(
-            repositoryName="amazon-braket-base-jobs", imageIds=[{"imageTag": "latest"}]),
+        "ecr DescribeRepositories": (
+            lambda: boto3.Session().client("ecr").describe_repositories(),
             "UnknownOperationException"),
+        "ecr BatchGetImage of another image": (
+            lambda: boto3.Session().client("ecr").batch_get_image(
+                repositoryName="my-image", imageIds=[{"imageTag": "latest"}]),
+            "RepositoryNotFoundException"),
         "logs FilterLogEvents": (lambda: boto3.Session().client("logs").filter_log_events(
             logGroupName="/aws/braket/jobs"), "UnknownOperationException"),
         "braket ListTagsForResource": (lambda: boto3.Session().client("braket").list_tags_for_resource(

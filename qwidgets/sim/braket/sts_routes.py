@@ -5,7 +5,7 @@ form body with ``Action=...``) and the json services (``X-Amz-Target`` header). 
   ``AwsSession().default_bucket()`` needs to name ``amazon-braket-<region>-<account>``;
 - IAM ListRoles and GetRole: the ``AmazonBraketJobsExecutionRole`` every account has here
   (``AwsQuantumJob.create`` looks it up unless given ``role_arn``);
-- CloudWatch Logs (``logs_routes``).
+- CloudWatch Logs (``logs_routes``) and ECR BatchGetImage (``ecr_routes``, for ``@hybrid_job``).
 
 Anything else answers in its service's error shape (``InvalidAction`` in XML for STS/IAM,
 ``UnknownOperationException`` with ``x-amzn-ErrorType`` for json services).
@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from qwidgets.sim.braket import logs_routes
+from qwidgets.sim.braket import ecr_routes, logs_routes
 from qwidgets.sim.braket.auth import CALLER, Caller, account_id, braket_namespace
 from qwidgets.sim.braket.aws_wire import QUERY_XMLNS, AwsError, auth_error, error, signed_service
 from qwidgets.sim.braket.wire import BraketError
@@ -59,17 +59,20 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 async def _json_target(request: web.Request, ns: str, target: str) -> web.Response:
     service, _, operation = target.partition(".")
-    if f"{service}." != logs_routes.TARGET_PREFIX:
+    if f"{service}." not in (logs_routes.TARGET_PREFIX, ecr_routes.TARGET_PREFIX):
         raise AwsError(400, "UnknownOperationException",
                        f"{target} is not served by this simulator (it serves CloudWatch Logs' "
-                       "DescribeLogStreams and GetLogEvents)")
+                       "DescribeLogStreams and GetLogEvents, and ECR's BatchGetImage)")
     try:
         body = json.loads(await request.read() or b"{}")
     except json.JSONDecodeError:
         raise AwsError(400, "SerializationException", "the body is not JSON") from None
     if not isinstance(body, dict):
         raise AwsError(400, "SerializationException", "the body must be a JSON object")
-    answer = await logs_routes.handle(request, ns, operation, body)
+    if f"{service}." == ecr_routes.TARGET_PREFIX:
+        answer = ecr_routes.handle(operation, body)
+    else:
+        answer = await logs_routes.handle(request, ns, operation, body)
     return web.Response(body=json.dumps(answer).encode(),
                         content_type="application/x-amz-json-1.1")
 
