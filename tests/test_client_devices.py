@@ -18,7 +18,7 @@ from qwidgets.client.braket.devices import (
     TaskFailedError,
 )
 from qwidgets.client.braket.queue_info import QueueCount, QueueDepth, QueueInfo, parse_count
-from qwidgets.client.errors import AuthenticationError, NotFoundError, ValidationError
+from qwidgets.client.errors import ApiError, AuthenticationError, NotFoundError, ValidationError
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.sim import SimServer
 
@@ -151,9 +151,10 @@ async def test_server_errors_become_client_exceptions(client: AsyncDeviceClient,
                                                       server: SimServer) -> None:
     with pytest.raises(NotFoundError, match="not found"):
         await client.device(SV1 + "-missing")
-    with pytest.raises(ValidationError, match="retired"):
+    with pytest.raises(ApiError, match="retired") as retired:  # DeviceRetiredException
         await client.create_task("arn:aws:braket:us-east-1::device/qpu/qwidgets/Ember-5",
                                  BELL, shots=1)
+    assert retired.value.status == 410
     async with await AsyncDeviceClient.create(endpoint=server.url, token="wrong",
                                               retry=FAST) as stranger:
         with pytest.raises(AuthenticationError, match="403"):

@@ -15,10 +15,8 @@ import json
 from dataclasses import dataclass, field
 
 from qwidgets.protocol.braket_queues import DeviceStatus, DeviceType
-
-# Gates the circuit simulator runs (``circuits``); the QPUs list their native subset.
-SIMULATOR_GATES = ("h", "x", "y", "z", "s", "si", "t", "ti", "rx", "ry", "rz", "cnot", "cz",
-                   "swap", "i")
+from qwidgets.sim.braket import features as device_features
+from qwidgets.sim.braket.features import Features
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,22 @@ class DeviceSpec:
     status: DeviceStatus
     qubits: int
     queue: QueueShape
-    native_gates: tuple[str, ...] = SIMULATOR_GATES  # QPUs compile the other gates to these
+    # what a task may use: the capabilities document lists exactly this (``features``)
+    features: Features = device_features.SV1
+    native_gates: tuple[str, ...] = ()  # a QPU's own gates; it compiles the others to these
     connectivity: dict[str, list[str]] | None = None  # None: fully connected
     location: str = "us-east-1"
     poll_interval_ms: int = 1000
-    max_shots: int = 100_000
     summary: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def max_shots(self) -> int:
+        return self.features.max_shots
+
+    @property
+    def min_shots(self) -> int:
+        return self.features.min_shots
 
     @property
     def region(self) -> str:
@@ -93,18 +100,13 @@ class DeviceSpec:
                                        "version": "1"},
                 "executionWindows": [{"executionDay": "Everyday", "windowStartHour": "00:00",
                                       "windowEndHour": "23:59:59"}],
-                "shotsRange": [1, self.max_shots],
+                "shotsRange": [self.min_shots, self.max_shots],
                 "deviceLocation": self.location,
                 "getTaskPollIntervalMillis": self.poll_interval_ms,
                 "deviceDocumentation": {"summary": self.summary or f"{self.name}, simulated by "
                                         "the qwidgets embedded server"},
             },
-            "action": {"braket.ir.openqasm.program": {
-                "actionType": "braket.ir.openqasm.program", "version": ["1"],
-                "supportedOperations": list(SIMULATOR_GATES), "supportedResultTypes": [],
-                "supportPhysicalQubits": False, "supportedPragmas": [],
-                "forbiddenPragmas": [], "requiresAllQubitsMeasurement": False,
-                "requiresContiguousQubitIndices": False}},
+            "action": {"braket.ir.openqasm.program": self.features.action()},
             "deviceParameters": {},
             "paradigm": paradigm,
         }
@@ -113,10 +115,11 @@ class DeviceSpec:
         return json.dumps(self.capabilities(), separators=(",", ":"))
 
 
-def _sim(arn: str, name: str, qubits: int, summary: str, shape: QueueShape) -> DeviceSpec:
+def _sim(arn: str, name: str, qubits: int, summary: str, shape: QueueShape,
+         features: Features) -> DeviceSpec:
     return DeviceSpec(arn=arn, name=name, provider="Amazon Braket", device_type="SIMULATOR",
-                      status="ONLINE", qubits=qubits, queue=shape, location="us-east-1",
-                      poll_interval_ms=500, summary=summary)
+                      status="ONLINE", qubits=qubits, queue=shape, features=features,
+                      location="us-east-1", poll_interval_ms=500, summary=summary)
 
 
 _LINE = {str(i): [str(i - 1), str(i + 1)] for i in range(1, 7)} | {"0": ["1"], "7": ["6"]}
@@ -129,39 +132,45 @@ def default_catalog() -> tuple[DeviceSpec, ...]:
                       job_seconds=20.0, run_seconds=0.1)
     return (
         _sim("arn:aws:braket:::device/quantum-simulator/amazon/sv1", "SV1", 34,
-             "State-vector simulator (runs up to 22 qubits in the embedded server)", fast),
+             "State-vector simulator (runs up to 22 qubits in the embedded server)", fast,
+             device_features.SV1),
         _sim("arn:aws:braket:::device/quantum-simulator/amazon/dm1", "DM1", 17,
-             "Density-matrix simulator (noise-free state vectors in the embedded server)",
+             "Density-matrix simulator with noise channels (noisy circuits of up to 11 qubits "
+             "in the embedded server)",
              QueueShape(task_rate=20.0, normal_target=6.0, job_target=1.0, job_seconds=30.0,
-                        run_seconds=0.2)),
+                        run_seconds=0.2), device_features.DM1),
         _sim("arn:aws:braket:::device/quantum-simulator/amazon/tn1", "TN1", 50,
              "Tensor-network simulator (runs up to 22 qubits in the embedded server)",
              QueueShape(task_rate=5.0, normal_target=25.0, job_target=2.0, job_seconds=45.0,
-                        run_seconds=0.5)),
+                        run_seconds=0.5), device_features.TN1),
         DeviceSpec(
             arn="arn:aws:braket:us-east-1::device/qpu/qwidgets/Aurora-12", name="Aurora-12",
-            provider="qwidgets (simulated)", device_type="QPU", status="ONLINE", qubits=12,
+            provider="qwidgets (simulated)", device_type="QPU", features=device_features.QPU,
+            status="ONLINE", qubits=12,
             native_gates=("rx", "ry", "rz", "cz"), location="us-east-1",
             queue=QueueShape(task_rate=25.0, normal_target=4600.0, priority_target=40.0,
                              job_target=1300.0, job_slots=2, job_seconds=90.0, run_seconds=1.0),
             summary="A busy trapped-ion-like QPU: queues beyond the displayed caps"),
         DeviceSpec(
             arn="arn:aws:braket:us-west-1::device/qpu/qwidgets/Cedar-8", name="Cedar-8",
-            provider="qwidgets (simulated)", device_type="QPU", status="ONLINE", qubits=8,
+            provider="qwidgets (simulated)", device_type="QPU", features=device_features.QPU,
+            status="ONLINE", qubits=8,
             native_gates=("rx", "rz", "cz", "x"), connectivity=_LINE, location="us-west-1",
             queue=QueueShape(task_rate=2.0, normal_target=120.0, priority_target=8.0,
                              job_target=0.5, job_seconds=120.0, run_seconds=1.0),
             summary="A superconducting-like QPU with a linear chain; hybrid jobs run on it"),
         DeviceSpec(
             arn="arn:aws:braket:eu-north-1::device/qpu/qwidgets/Dune-20", name="Dune-20",
-            provider="qwidgets (simulated)", device_type="QPU", status="OFFLINE", qubits=20,
+            provider="qwidgets (simulated)", device_type="QPU", features=device_features.QPU,
+            status="OFFLINE", qubits=20,
             native_gates=("rx", "ry", "cz"), location="eu-north-1",
             queue=QueueShape(task_rate=1.0, normal_target=60.0, job_target=3.0,
                              run_seconds=1.0),
             summary="Offline for calibration: tasks wait in its queue until it returns"),
         DeviceSpec(
             arn="arn:aws:braket:us-east-1::device/qpu/qwidgets/Ember-5", name="Ember-5",
-            provider="qwidgets (simulated)", device_type="QPU", status="RETIRED", qubits=5,
+            provider="qwidgets (simulated)", device_type="QPU", features=device_features.QPU,
+            status="RETIRED", qubits=5,
             native_gates=("rx", "rz", "cnot"), location="us-east-1",
             queue=QueueShape(task_rate=1.0, normal_target=0.0),
             summary="Retired: listed for history, accepts no tasks"),

@@ -3,6 +3,10 @@ in them, persisted in the store, moved through their states as the queues advanc
 
 Tasks go CREATED -> QUEUED -> RUNNING -> COMPLETED | FAILED, or -> CANCELLING -> CANCELLED.
 
+Device states as Braket's: CreateQuantumTask on an OFFLINE device answers 424
+DeviceOfflineException and on a RETIRED one 410 DeviceRetiredException; tasks already queued on a
+device that is offline wait in its queue until it serves again (``queues``).
+
 The hybrid-jobs routes share this runtime (``app[RUNTIME]``): its ``queues`` hold their jobs
 (``enqueue(device, "job", arn)``, ``position``, ``remove``, ``finish_job``) and ``subscribe``
 tells them when one started.
@@ -141,7 +145,22 @@ class BraketRuntime:
 
     # ------------------------------------------------------------ tasks
 
+    def accepting(self, arn: str) -> DeviceSpec:
+        """The device ``arn`` names if it takes new tasks now, else Braket's error for its
+        state."""
+        spec = self.device(arn)
+        if spec.status == "RETIRED":
+            raise BraketError(410, "DeviceRetiredException",
+                              f"Device {arn} ({spec.name}) is retired and accepts no quantum "
+                              "tasks; choose an ONLINE device (SearchDevices)")
+        if spec.status == "OFFLINE":
+            raise BraketError(424, "DeviceOfflineException",
+                              f"Device {arn} ({spec.name}) is currently offline and accepts no "
+                              "quantum tasks; retry when its deviceStatus is ONLINE (GetDevice)")
+        return spec
+
     def create(self, ns: str, task: NewTask) -> dict[str, Any]:
+        self.accepting(task.device_arn)
         row, new = self.tasks.add(ns, task)
         if new:
             try:
@@ -197,18 +216,19 @@ class BraketRuntime:
             return
         started = time.monotonic()
         try:
-            source = json.loads(row["action"])["source"]
-            counts = await asyncio.to_thread(circuits.run, source, int(row["shots"]),
-                                             circuits.seed_for(arn))
-        except (ValueError, KeyError, MemoryError) as exc:
+            action = json.loads(row["action"])
+            spec = self.device(row["device_arn"])
+            outcome = await asyncio.to_thread(
+                circuits.run, action["source"], int(row["shots"]), circuits.seed_for(arn),
+                inputs=action.get("inputs") or {}, features=spec.features, device=spec.name)
+        except (ValueError, KeyError, TypeError, MemoryError, BraketError) as exc:
             self._owners.pop(arn, None)
             if not self.tasks.move(ns, arn, "FAILED", when=("RUNNING",), failure_reason=str(exc)):
                 self.tasks.move(ns, arn, "CANCELLED", when=("CANCELLING",))
             return
         await asyncio.sleep(max(0.0, run_seconds - (time.monotonic() - started)))
         self._owners.pop(arn, None)
-        result = {"counts": counts.counts, "measuredQubits": list(counts.measured_qubits),
-                  "shots": counts.shots}
+        result = outcome.to_json()
         if not self.tasks.move(ns, arn, "COMPLETED", when=("RUNNING",), result=result):
             self.tasks.move(ns, arn, "CANCELLED", when=("CANCELLING",))
 

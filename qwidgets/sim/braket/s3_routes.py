@@ -5,7 +5,8 @@ CopyObject, HeadObject, GetObject (with Range and If-Match), DeleteObject, Delet
 multipart uploads (``s3_multipart``). Objects live in ``s3_store``, per token namespace.
 
 A GET of a quantum task's ``results.json`` that no upload wrote is answered from the task's
-stored counts, in braket-schemas' GateModelTaskResult shape (what ``task.result()`` reads).
+stored outcome, in braket-schemas' GateModelTaskResult shape (``task_result``, what
+``task.result()`` reads).
 Errors are S3's XML; an operation not listed here answers 501 NotImplemented naming it.
 """
 
@@ -16,14 +17,13 @@ import base64
 import json
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import Any
 from urllib.parse import quote_plus, unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from qwidgets.sim.braket import s3_multipart
+from qwidgets.sim.braket import s3_multipart, task_result
 from qwidgets.sim.braket.auth import CALLER, braket_namespace
 from qwidgets.sim.braket.aws_wire import S3_XMLNS, AwsError, auth_error, error
 from qwidgets.sim.braket.runtime import RUNTIME
@@ -387,28 +387,7 @@ def _task_result(request: web.Request, ns: str, bucket: str, key: str) -> bytes 
     row = request.app[RUNTIME].tasks.by_output(ns, bucket, directory)
     if row is None or row["result"] is None:
         return None
-    return json.dumps(_result_document(row)).encode()
-
-
-def _result_document(row: dict[str, Any]) -> dict[str, Any]:
-    """braket-schemas' GateModelTaskResult: the exact counts travel as measurement
-    probabilities (count / shots), from which the SDK rebuilds the same counts."""
-    result = row["result"]
-    shots = int(result["shots"])
-    action = json.loads(row["action"])
-    return {
-        "braketSchemaHeader": {"name": "braket.task_result.gate_model_task_result", "version": "1"},
-        "measurementProbabilities": {k: v / shots for k, v in result["counts"].items()},
-        "measuredQubits": result["measuredQubits"],
-        "measurementsCopiedFromDevice": False,
-        "measurementProbabilitiesCopiedFromDevice": True,
-        "taskMetadata": {
-            "braketSchemaHeader": {"name": "braket.task_result.task_metadata", "version": "1"},
-            "id": row["arn"], "shots": shots, "deviceId": row["device_arn"],
-            "createdAt": _iso_ms(row["created"]), "endedAt": _iso_ms(row["ended"]),
-            "status": "COMPLETED"},
-        "additionalMetadata": {"action": action},
-    }
+    return json.dumps(task_result.result_document(row)).encode()
 
 
 # ---------------------------------------------------------------- helpers
@@ -423,11 +402,6 @@ def _xml_text(body: bytes, tag: str) -> str | None:
         if _local(element.tag) == tag:
             return (element.text or "").strip()
     return None
-
-
-def _iso_ms(value: float | None) -> str | None:
-    """ISO 8601 with milliseconds: braket-schemas allows at most 24 characters."""
-    return None if value is None else iso(value)
 
 
 def _local(tag: str) -> str:

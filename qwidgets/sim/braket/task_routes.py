@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from qwidgets.errors import ValidationError
-from qwidgets.protocol import openqasm
+from qwidgets.sim.braket import circuits
 from qwidgets.sim.braket.auth import CALLER, account_id, authenticated
 from qwidgets.sim.braket.device_store import NewTask
 from qwidgets.sim.braket.runtime import RUNTIME, BraketRuntime
@@ -45,14 +45,8 @@ async def create_quantum_task(request: web.Request) -> web.Response:
     caller = request[CALLER]
     body = await json_body(request)
     device_arn = field(body, "deviceArn", str)
-    spec = runtime.device(device_arn)
-    if spec.status == "RETIRED":
-        raise invalid(f"Device {device_arn} is retired and accepts no quantum tasks; "
-                      "choose an ONLINE device (SearchDevices)")
+    spec = runtime.accepting(device_arn)
     shots = field(body, "shots", int)
-    if not 1 <= shots <= spec.max_shots:
-        raise invalid(f"shots: got {shots}; must be between 1 and {spec.max_shots} on "
-                      f"{spec.name} (the embedded simulator samples measurements)")
     action_text = field(body, "action", str)
     try:
         action = json.loads(action_text)
@@ -65,11 +59,12 @@ async def create_quantum_task(request: web.Request) -> web.Response:
         raise invalid(f"action: braketSchemaHeader.name must be {OPENQASM!r}, got "
                       f"{header.get('name') if isinstance(header, dict) else header!r}; "
                       "send the circuit as OpenQASM 3 (the SDK's default)")
-    if action.get("inputs"):
-        raise invalid("action.inputs: free parameters are not supported; bind them before "
-                      "sending (circuit.make_bound_circuit)")
+    inputs = action.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise invalid(f"action.inputs must be an object of parameter values, got {inputs!r}")
     try:
-        program = openqasm.parse(action.get("source"))
+        program = circuits.prepare(action.get("source"), shots, inputs=inputs,
+                                   features=spec.features, device=spec.name)
     except ValidationError as exc:
         raise invalid(str(exc)) from None
     if program.qubit_count > spec.qubits:
