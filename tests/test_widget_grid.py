@@ -414,3 +414,22 @@ def test_a_newer_sort_goes_before_queued_older_ones() -> None:
     # Asking for b again made it the newest: c, still queued, may have given way in turn.
     np.testing.assert_array_equal(view.order(kc), np.argsort(df["c"].to_numpy(), kind="stable"))
     np.testing.assert_array_equal(view.order(ka), np.argsort(df["a"].to_numpy(), kind="stable"))
+
+
+async def test_saved_rows_follow_the_view_as_last_shown() -> None:
+    # What a notebook saves with the widget state: a reopened notebook's new kernel does not
+    # know the frame, so the browser shows these rows (the first of the view as last shown).
+    df = pd.DataFrame({"v": [3.0, 1.0, 2.0], "s": ["c", "a", "b"]})
+    grid = InferenceGrid(df)
+    assert grid._offline_rows["data"]["v"] == [3.0, 1.0, 2.0]
+    sent: list[tuple[dict[str, Any], list[Any]]] = []
+    grid._requests._send = lambda content, buffers: sent.append((content, buffers))
+    grid.sort_by = "v"
+    grid._requests.receive({"id": "w", "kind": "window", "offset": 0, "limit": 50, "sort_by": "v"})
+    while not sent:
+        await asyncio.sleep(0.001)
+    assert grid._offline_rows["data"]["v"] == [1.0, 2.0, 3.0]
+    assert grid._offline_rows["index"] == [1, 2, 0]
+    grid.update(pd.DataFrame({"v": [9.0]}))
+    assert grid._offline_rows["data"] == {"v": [9.0]}
+    json.dumps(grid._offline_rows, allow_nan=False)

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildSections, controlKeys, type Schema, shapeOf } from "../src/config_form/schema";
-import { allowed, formatG, formatValue, localError, OMIT, parseInput, parseMap, stepInt } from "../src/config_form/parse";
+import { allowed, formatBound, formatG, formatValue, localError, OMIT, parseInput, parseMap, stepInt } from "../src/config_form/parse";
 import { getAt, setAt, switchFamily, switchOption, toggleLabel } from "../src/config_form/values";
 
 // The shape of qwidgets.sim.params.describe_all(), cut down to a few fields of each kind.
@@ -156,6 +156,8 @@ test("values format back into the text the parser reads", () => {
 
 test("the cheap checks say what the kernel says (Field.allowed, %g)", () => {
   assert.equal(formatG(4294967295), "4.29497e+09");
+  assert.equal(formatBound(4294967295), "4294967295");
+  assert.equal(formatBound(1e-8), "1e-08");
   assert.equal(formatG(1e-8), "1e-08");
   assert.equal(formatG(100000), "100000");
   assert.equal(formatG(1e6), "1e+06");

@@ -76,7 +76,9 @@ class ModelConfigForm(QWidget):
     value = traitlets.Dict(help="the training parameters; normalised with defaults when valid"
                            ).tag(sync=True)
     errors = traitlets.Dict(help="{field: message} of what is wrong with value").tag(sync=True)
-    status = traitlets.Unicode("ready", help="ready, invalid, submitting, started or failed"
+    status = traitlets.Unicode("ready", help="ready, invalid, submitting, started or failed; "
+                               "then the training's outcome when someone watches it "
+                               "(training_ended): completed, cancelled, disconnected"
                                ).tag(sync=True)
     error = traitlets.Unicode("", help="why the last Train failed").tag(sync=True)
     busy = traitlets.Bool(False, help="a training is being submitted").tag(sync=True)
@@ -317,6 +319,17 @@ class ModelConfigForm(QWidget):
     def _failed(self, exc: BaseException) -> None:
         self.status = "failed"
         self.error = str(exc) if isinstance(exc, QwidgetsError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ValidationError) and len(self.errors) > 1:
+            # Every problem is marked at its field; the summary must not pretend there is one.
+            self.error = f"{len(self.errors)} fields need fixing (each is marked); the first: {exc}"
+
+    def training_ended(self, model_guid: str | None, status: str) -> None:
+        """Say how the training of ``model_guid`` ended (a watcher such as the dashboard's
+        monitor calls this), so the form stops saying "Training started" once it is over."""
+        if model_guid == self.model_guid and self.status == "started" and not self.busy:
+            self.status = "failed" if status == "failed" else status
+            if status == "failed":
+                self.error = f"the training of model {model_guid} failed on the server"
 
     async def _notify(self, client: AsyncQcogClient) -> None:
         for callback in list(self._callbacks):

@@ -63,6 +63,12 @@ class Dashboard(ipywidgets.VBox):
             self.monitor.close()
         self.monitor = TrainingMonitor(client, title="Training")
         self._monitor_box.children = [self.monitor]
+        # The previous forecast belongs to another model: gone from screen and attribute alike.
+        self.forecast = None
+        if self.grid is not None:
+            self.grid.close()
+            self.grid = None
+        self._grid_box.children = []
         self._say(f"Training model {client.model_guid}…")
         task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor))
         self._tasks.add(task)
@@ -73,6 +79,7 @@ class Dashboard(ipywidgets.VBox):
             status = await monitor.wait()
             if monitor is not self.monitor:
                 return  # a newer training replaced this one
+            self.form.training_ended(client.model_guid, status)
             if status != "completed":
                 self._say(f"The training ended {status}: no forecast.")
                 return

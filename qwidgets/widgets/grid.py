@@ -23,6 +23,12 @@ from qwidgets.widgets.frame_view import FrameView, ViewKey
 
 STATIC_ROWS = 20  # rows in the static HTML form (a saved notebook without a kernel)
 _STATIC_CELL = 80  # characters of one cell in that form
+# Rows of the view kept in `_offline_rows`, which the notebook saves with the widget state: a
+# reopened notebook's new kernel does not know the frame, and the browser shows these instead.
+SAVED_ROWS = 200
+# Above this many rows the constructor leaves the saved rows to the first window request
+# (which runs on a worker thread): their summaries read every value.
+_SAVED_AT_ONCE = 100_000
 
 
 class InferenceGrid(QWidget):
@@ -51,16 +57,20 @@ class InferenceGrid(QWidget):
     _rows = Int(0, help="rows in the frame").tag(sync=True)
     _page_rows = Int(50, help="rows per page the browser asks for").tag(sync=True)
     _version = Int(0, help="bumped when the frame changes, so the browser drops its pages").tag(sync=True)
-    _offline_rows = Dict(help="_offline_payload(): the first rows of the view as JSON").tag(sync=True)
+    _offline_rows = Dict(help="_offline_payload(): the first rows of the view as JSON, kept "
+                         "for the view as last shown, for a notebook reopened without this "
+                         "kernel").tag(sync=True)
 
     def __init__(self, df: pd.DataFrame, actual: pd.DataFrame | None = None, **kwargs: Any) -> None:
-        # Only the shape, names and dtypes are read here: no copy, no summary, no sort.
+        # Only the shape, names and dtypes are read here (no copy, no sort); the saved rows of
+        # a small frame (_save_rows) are the only values read.
         self._view = FrameView(df, actual)
         self._describe()
         super().__init__(**kwargs)
         self._requests.register(Request.WINDOW, self._on_window)
         self._requests.register(Request.SUMMARY, self._on_summary)
         self._requests.register(Request.EXPORT, self._on_export)
+        self._save_rows()
 
     def _describe(self) -> None:
         view = self._view
@@ -102,8 +112,8 @@ class InferenceGrid(QWidget):
             self.sort_by = None
             self.descending = False
             self._describe()
-            self._offline_rows = {}
             self._version += 1
+        self._save_rows()
         self.refresh_static()
 
     @property
@@ -125,6 +135,15 @@ class InferenceGrid(QWidget):
     def to_csv(self, path: str | Path | None = None) -> str | None:
         """The view (sort and filters as shown) as CSV: written to ``path``, or returned."""
         return self._view.to_csv(self.view_key, path)
+
+    def _save_rows(self) -> None:
+        view, key = self._view, self.view_key
+        if view.rows <= _SAVED_AT_ONCE:
+            self._offline_rows = view.offline_payload(key, SAVED_ROWS)
+            self._saved_for: tuple[FrameView, ViewKey] | None = (view, key)
+        else:
+            self._offline_rows = {}
+            self._saved_for = None
 
     def _offline_payload(self, max_rows: int = 500) -> dict[str, Any]:
         """The first ``max_rows`` rows of the view as JSON, for a page with no kernel: with
@@ -169,6 +188,12 @@ class InferenceGrid(QWidget):
         key = view.key(sort_by, descending, filters)
         result, buffers = await asyncio.to_thread(view.window, key, offset, limit)
         result["version"] = served
+        if offset == 0 and (view, key) != self._saved_for and key == self.view_key:
+            # The view as the reader sees it now is what a saved notebook should show.
+            saved = await asyncio.to_thread(view.offline_payload, key, SAVED_ROWS)
+            if view is self._view and key == self.view_key:
+                self._offline_rows = saved
+                self._saved_for = (view, key)
         if not view.has_order(key):
             view.order_future(key)  # sort the rest now, for when the reader scrolls on
         # No refresh_static() for a new sort or filter: replacing the display re-creates the

@@ -96,12 +96,17 @@ export function formatG(x: number): string {
   return String(Number(x.toPrecision(6)));
 }
 
+/** A bound as it was written: integers in full (the seed's "4294967295", not "4.29497e+09"). */
+export function formatBound(x: number): string {
+  return Number.isSafeInteger(x) ? String(x) : formatG(x);
+}
+
 /** The same words as Field.allowed() in qwidgets/protocol/schema.py. */
 export function allowed(field: FieldDesc): string {
   const kind = field.kind === "int" ? "an integer" : "a number";
   const bounds: string[] = [];
-  if (typeof field.minimum === "number") bounds.push(`${field.exclusive_minimum ? ">" : ">="} ${formatG(field.minimum)}`);
-  if (typeof field.maximum === "number") bounds.push(`${field.exclusive_maximum ? "<" : "<="} ${formatG(field.maximum)}`);
+  if (typeof field.minimum === "number") bounds.push(`${field.exclusive_minimum ? ">" : ">="} ${formatBound(field.minimum)}`);
+  if (typeof field.maximum === "number") bounds.push(`${field.exclusive_maximum ? "<" : "<="} ${formatBound(field.maximum)}`);
   return `must be ${kind}${bounds.length ? " " + bounds.join(" and ") : ""}`;
 }
 

@@ -4,6 +4,7 @@
 
 import { h } from "../shared/dom";
 import { formatNumber } from "../shared/format";
+import { onThemeChange } from "../shared/theme";
 import { extent, logTicks, niceTicks, scale, tickLabel, type Scale } from "./scale";
 import { minmaxColumns, nearestIndex, type Points } from "./series";
 
@@ -32,6 +33,7 @@ export class LossChart {
   private ys: Scale | null = null;
   private observer: ResizeObserver | null = null;
   private frame = 0;
+  private readonly unTheme = onThemeChange(() => this.schedule());
 
   constructor(private height = 220) {
     this.canvas = h("canvas", { class: "qw-chart-canvas", tabindex: 0, role: "img",
@@ -79,6 +81,7 @@ export class LossChart {
 
   dispose(): void {
     this.observer?.disconnect();
+    this.unTheme();
     this.canvas.removeEventListener("pointermove", this.onPointer);
     this.canvas.removeEventListener("pointerleave", this.onLeave);
     this.canvas.removeEventListener("keydown", this.onKey);
@@ -104,6 +107,8 @@ export class LossChart {
     const passColor = cssVar(this.el, "--jp-warn-color1", "#f57c00");
     const font = cssVar(this.el, "--jp-ui-font-family", "system-ui, sans-serif");
     ctx.font = `11px ${font}`;
+    // The colour the labels were drawn in, so a test can tell a stale chart from a fresh one.
+    canvas.dataset.ink = text;
     ctx.fillStyle = text;
     const left = MARGIN.left, right = width - MARGIN.right, top = MARGIN.top, bottom = height - MARGIN.bottom;
     const { batch, passes } = this.data;

@@ -8,7 +8,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   type Control, type Picker, type Schema, type Section, buildSections, controlKeys, isChoice, shapeOf,
@@ -63,6 +63,17 @@ interface Bound {
 
 let instances = 0;
 
+// What the status line says once the training's outcome is known (ModelConfigForm.training_ended).
+const ENDED = new Map<string, string>([
+  ["completed", "Training completed."],
+  ["cancelled", "Training cancelled."],
+  ["disconnected", "Training lost: the server stopped answering."],
+]);
+
+// Train had focus when last pressed, per model: JupyterLab may render a new view of the same
+// model (a display replaced with the final state), and focus should land on its Train too.
+const focusTrain = new WeakMap<object, boolean>();
+
 function render({ model, el }: RenderProps<Traits>): () => void {
   injectStyle(el, "base", BASE_CSS);
   injectStyle(el, "config-form", CSS);
@@ -83,7 +94,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     h("summary", {}, "Copy as code"),
     h("div", { class: "qw-cf-actions" }, copyButton, copyNote),
     source);
-  const root = h("div", { class: "qw-root qw-cf", role: "form", "aria-label": "Model configuration" },
+  const root = h("div", { class: "qw-root qw-cf", ...ROOT_ATTRS, role: "form", "aria-label": "Model configuration" },
     sectionsBox, formErrors, h("div", { class: "qw-cf-actions" }, train, statusEl), codePanel);
   el.replaceChildren(root);
 
@@ -93,6 +104,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   let shape = "";
   let notice = ""; // why Train did not even ask the kernel
   let stepTimer: ReturnType<typeof setTimeout> | undefined;
+  let pressedWhileFocused = focusTrain.get(model) ?? false;
 
   const offline = () => !!model.get("_offline");
   const schema = (): Schema => model.get("schema") ?? {};
@@ -278,34 +290,60 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     // Problems that belong to no control on screen (an unknown key set from Python).
     const rest = Object.entries(errs).filter(([k]) => !keys.has(k)).map(([, m]) => m);
     setText(formErrors, rest.join("\n"));
+    showStatus(); // Train's state follows the fields in red
+  }
+
+  // Fields marked in red, by the kernel or by the instant checks of what is being typed.
+  function invalidCount(): number {
+    return new Set([...Object.keys(errors()), ...local.keys()]).size;
   }
 
   function showStatus(): void {
     const busy = !!model.get("busy") || requests.busy;
     const requestError = notice || requests.error;
-    train.disabled = busy || offline();
+    const invalid = invalidCount();
+    const hadFocus = focused(train);
+    // Train stays pressable only when pressing it can start a training: never with a field in
+    // red (the status line says which way out), never twice at once.
+    train.disabled = busy || offline() || invalid > 0;
     train.setAttribute("aria-busy", busy ? "true" : "false");
+    if (hadFocus && train.disabled) pressedWhileFocused = true;
+    if (pressedWhileFocused && !train.disabled) {
+      pressedWhileFocused = false;
+      const active = (root.getRootNode() as Document | ShadowRoot).activeElement;
+      // Focus comes back to Train unless the user has moved it somewhere else meanwhile.
+      if (!active || active === document.body || active === train) train.focus();
+    }
+    focusTrain.set(model, pressedWhileFocused);
     const guid: string | null = model.get("model_guid") ?? null;
     const status: string = model.get("status") ?? "";
     const parts: (Node | string)[] = [];
+    // Whether the model id shown belongs to what the status line says, or to an earlier run.
+    let current = false;
     if (offline()) {
       parts.push("Saved form: the parameters as they were. Train needs a running kernel.");
+      current = true;
     } else if (busy) {
       parts.push("Submitting the training…");
+    } else if (invalid > 0) {
+      parts.push(h("span", { class: "qw-error" },
+        `Train is off: fix the ${invalid === 1 ? "field" : `${invalid} fields`} marked in red first.`));
     } else if (requestError) {
       parts.push(h("span", { class: "qw-error" }, requestError));
     } else if (status === "failed") {
       parts.push(h("span", { class: "qw-error" }, `Train failed: ${model.get("error") ?? ""}`));
-    } else if (status === "invalid") {
-      const n = Object.keys(errors()).length;
-      parts.push(h("span", { class: "qw-error" }, `Fix the ${n === 1 ? "field" : `${n} fields`} marked in red, then Train.`));
+    } else if (ENDED.has(status)) {
+      parts.push(ENDED.get(status) ?? "");
+      current = true;
     } else if (status === "started") {
       parts.push("Training started.");
+      current = true;
     } else {
       parts.push(h("span", { class: "qw-muted" }, "Ready."));
     }
     if (guid) {
-      parts.push(" Model ", h("span", { class: "qw-cf-guid" }, guid));
+      parts.push(current ? " Model " : h("span", { class: "qw-muted" }, " Last trained model (earlier parameters) "),
+        h("span", { class: "qw-cf-guid" }, guid));
     }
     const extra: string = model.get("error") ?? "";
     if (extra && status !== "failed" && !busy) parts.push(h("span", { class: "qw-error" }, ` ${extra}`));

@@ -9,7 +9,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { geometry, type Point } from "../federated/chart";
 import { ago, clockTime, type Info, type Round, roundText, ruleText } from "../federated/view";
@@ -106,7 +106,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const aggBody = h("tbody");
   const aggTable = h("table", { class: "qw-aggregates" }, h("caption", {}, "Aggregates (latest first)"),
     h("thead", {}, header("version", "id", "parent", "clients", "updates", "samples", "score", "reports", "trigger", "created")), aggBody);
-  const root = h("div", { class: "qw-root qw-fed" },
+  const root = h("div", { class: "qw-root qw-fed", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, rule, h("span", { class: "qw-grow" }), updated),
     h("div", { class: "qw-tools" }, live, refresh, aggregateNow),
     roundLine, error,

@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   agoText, countDescription, fillFraction, markerFraction, moreText, sortMine, statusTone, whereText,
@@ -25,9 +25,9 @@ const CSS = `${BASE_CSS}
 .qw-gauges .qw-name { font-weight: 600; }
 .qw-gauges .qw-provider { font-size: var(--jp-ui-font-size0, 11px); }
 .qw-gauges .qw-type { font-size: var(--jp-ui-font-size0, 11px); border: 1px solid var(--jp-border-color1, #bdbdbd); border-radius: 3px; padding: 0 4px; }
-.qw-gauges .qw-badge[data-tone="ok"] { background: var(--jp-success-color1, #388e3c); color: #fff; }
-.qw-gauges .qw-badge[data-tone="warn"] { background: var(--jp-warn-color1, #f57c00); color: #fff; }
-.qw-gauges .qw-badge[data-tone="off"] { background: var(--jp-layout-color3, #9e9e9e); color: var(--jp-ui-font-color1, #212121); }
+.qw-gauges .qw-badge[data-tone="ok"] { background: ${BADGE.ok}; color: #fff; }
+.qw-gauges .qw-badge[data-tone="warn"] { background: ${BADGE.warn}; color: #fff; }
+.qw-gauges .qw-badge[data-tone="off"] { background: ${BADGE.off}; color: #fff; }
 .qw-gauges .qw-gauge { display: grid; grid-template-columns: 7.5em 1fr auto; align-items: center; gap: 6px; font-size: var(--jp-ui-font-size1, 13px); }
 .qw-gauges .qw-track { position: relative; height: 10px; border-radius: 5px; background: var(--jp-layout-color3, #e0e0e0); }
 .qw-gauges .qw-fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 5px; background: var(--jp-brand-color1, #1976d2); }
@@ -128,7 +128,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const legend = h("div", { class: "qw-muted qw-foot" },
     h("span", {}, "N+ : at least N (Braket's display cap)"), h("span", {}, "≈ : approximate"),
     h("span", {}, "orange mark: your task or job"));
-  const root = h("div", { class: "qw-root qw-gauges" },
+  const root = h("div", { class: "qw-root qw-gauges", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, h("strong", {}, "Device queues"), when, h("span", { class: "qw-grow" }), pause, refresh),
     error, cards, more, legend);
   el.replaceChildren(root);

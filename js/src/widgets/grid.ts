@@ -5,7 +5,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { formatNumber as fmt } from "../shared/format";
 import { h, injectStyle, setText } from "../shared/dom";
 import { RequestError, errorText } from "../shared/request";
-import { BASE_CSS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS, onThemeChange } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { PageCache, missingSpan, pageKey, pagesFor } from "../grid/cache";
 import { splitPages } from "../grid/decode";
@@ -16,6 +16,10 @@ import { CSS, HEADER_ROWS, OVERSCAN, ROW_H, roleClass, rowWidth, template } from
 import type { ColumnMeta, GridTraits, Page, Summary, ViewState } from "../grid/types";
 import { errorTint, filtersFromTrait, formatCell, isNumeric, viewKey } from "../grid/view";
 import { type Layout, contentHeight, firstRowAt, keyTarget, rangeAt, rowsInView, scrollTopFor } from "../grid/virtual";
+
+// How long the first window request may go unanswered before the rows saved with the
+// notebook are shown: a reopened notebook's new kernel has never heard of this widget.
+const NO_KERNEL_MS = 3000;
 
 interface Slot {
   row: HTMLDivElement;
@@ -45,6 +49,10 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   let offlineRows: unknown = null;
   let disposed = false;
   let frame = 0;
+  // No kernel answers this view (a saved notebook reopened): the saved rows stand in.
+  let noKernel = false;
+  let kernelAnswered = false;
+  let kernelTimer: ReturnType<typeof setTimeout> | undefined;
 
   const info = h("span", { class: "qw-muted qw-grid-info" });
   const status = h("span", { class: "qw-grid-status", role: "status", "aria-live": "polite" });
@@ -64,7 +72,7 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
     "aria-label": "Rows. Scroll, or use the arrow keys, Page Up, Page Down, Home and End",
   }, sizer, empty);
   const table = h("div", { class: "qw-grid-table", role: "grid", "aria-label": "InferenceGrid" }, head, scroller);
-  const root = h("div", { class: "qw-root qw-grid qw-grid-root" }, bar, table);
+  const root = h("div", { class: "qw-root qw-grid qw-grid-root", ...ROOT_ATTRS }, bar, table);
   el.append(root);
 
   let pool: Slot[] = [];
@@ -127,14 +135,22 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
     });
   }
 
+  function maxHeight(): number {
+    return Math.max(80, Number(model.get("height")) || 360);
+  }
+
   function layout(): Layout {
-    return { total, rowHeight: ROW_H, viewport: Math.max(ROW_H, scroller.clientHeight), overscan: OVERSCAN };
+    // Not laid out (a hidden tab or output, or not attached yet): the height the rows will
+    // take once shown, not one row; the resize observer corrects any difference.
+    const seen = scroller.clientHeight;
+    const viewport = seen > 0 ? seen : Math.min(total * ROW_H, maxHeight());
+    return { total, rowHeight: ROW_H, viewport: Math.max(ROW_H, viewport), overscan: OVERSCAN };
   }
 
   function draw(): void {
     frame = 0;
     if (disposed) return;
-    scroller.style.maxHeight = `${Math.max(80, Number(model.get("height")) || 360)}px`;
+    scroller.style.maxHeight = `${maxHeight()}px`;
     sizer.style.width = `${rowWidth(columns)}px`;
     let l = layout();
     sizer.style.height = `${contentHeight(l)}px`;
@@ -172,6 +188,7 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   function ofWhat(): string {
     if (source instanceof LocalSource) {
       const t = source.table;
+      if (noKernel) return `of ${fmt(total)} rows saved with the notebook (no kernel answers)`;
       const cut = t.rows < t.total ? ` (first ${fmt(t.rows)} of ${fmt(t.total)}; no kernel)` : "";
       return `of ${fmt(total)} saved rows${cut}`;
     }
@@ -184,6 +201,10 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   }
 
   function ask(key: string, p0: number, p1: number): void {
+    if (!source.local && !kernelAnswered) {
+      waitForKernel();
+      if (source.local) return; // switched to the saved rows; the redraw asks them
+    }
     const span = missingSpan(key, p0, p1, (k) => cache.has(k), 2);
     if (!span) return;
     const spanKey = `${key}|${span[0]}-${span[1]}`;
@@ -193,12 +214,17 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
     asking = mine;
     const s = state;
     const v = version;
-    source.window(a * pageRows, (b - a + 1) * pageRows, s).then((w) => {
-      if (disposed || v !== version) return;
+    const asked = source;
+    asked.window(a * pageRows, (b - a + 1) * pageRows, s).then((w) => {
+      if (disposed || v !== version || asked !== source) return;
       const k = viewKey(v, s);
       totals.set(k, w.total);
       for (const [p, page] of splitPages(w, pageRows)) cache.set(pageKey(k, p), page);
       Object.assign(scales, w.scales);
+      if (!asked.local) {
+        kernelAnswered = true;
+        clearTimeout(kernelTimer);
+      }
       if (k === currentKey()) {
         total = w.total;
         totalKnown = true;
@@ -209,10 +235,39 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
       schedule();
     }).catch((err: unknown) => {
       if (asking === mine) asking = null;
-      if (disposed || (err instanceof RequestError && err.message === "superseded")) return;
+      if (disposed || asked !== source || (err instanceof RequestError && err.message === "superseded")) return;
       if (err instanceof RequestError && err.message.startsWith("stale request")) return;
       showStatus(`Could not load rows: ${errorText(err)}`, true);
     });
+  }
+
+  function savedRows(): boolean {
+    const saved = model.get("_offline_rows");
+    return isOfflinePayload(saved) && saved.columns.length > 0;
+  }
+
+  function disconnected(): boolean {
+    return el.closest(".jupyter-widgets-disconnected") !== null;
+  }
+
+  // Show the saved rows when the widget is marked disconnected, or when the first window
+  // request goes unanswered; a kernel that answers first keeps the kernel's rows.
+  function waitForKernel(): void {
+    if (disconnected()) {
+      useSaved();
+      return;
+    }
+    if (kernelTimer !== undefined) return;
+    kernelTimer = setTimeout(() => {
+      if (!kernelAnswered && !disposed) useSaved();
+    }, NO_KERNEL_MS);
+  }
+
+  function useSaved(): void {
+    if (noKernel || !savedRows()) return;
+    noKernel = true;
+    setSource(true);
+    showStatus("");
   }
 
   function askSummaries(): void {
@@ -249,7 +304,7 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   }
 
   function setSource(force = false): void {
-    const offline = !!model.get("_offline");
+    const offline = !!model.get("_offline") || noKernel;
     const saved = model.get("_offline_rows");
     if (!force && offline === source.local && (!offline || saved === offlineRows)) return;
     source.dispose();
@@ -337,12 +392,18 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   ];
 
   rebuild();
+  // Every size change recomputes the rows in view and the info line (a theme or font change,
+  // an output scrolled into view, a tab shown again).
   const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => schedule());
   resize?.observe(scroller);
+  resize?.observe(root);
+  const unTheme = onThemeChange(schedule);
 
   return () => {
     disposed = true;
     if (frame) cancelAnimationFrame(frame);
+    clearTimeout(kernelTimer);
+    unTheme();
     header.dispose();
     resize?.disconnect();
     source.dispose();

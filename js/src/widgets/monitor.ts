@@ -8,7 +8,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { LossChart } from "../monitor/chart";
 import { float32s } from "../monitor/series";
@@ -22,7 +22,6 @@ const CSS = `${BASE_CSS}
 .qw-monitor[data-state="completed"] .qw-bar > div { background: var(--jp-success-color1, #388e3c); }
 .qw-monitor[data-state="failed"] .qw-bar > div, .qw-monitor[data-state="disconnected"] .qw-bar > div { background: var(--jp-error-color1, #d32f2f); }
 .qw-monitor[data-state^="cancel"] .qw-bar > div { background: var(--jp-warn-color1, #f57c00); }
-.qw-badge[data-state="disconnected"] { background: var(--jp-error-color1, #d32f2f); color: #fff; }
 .qw-monitor .qw-chart { position: relative; }
 .qw-monitor .qw-chart-canvas { display: block; width: 100%; }
 .qw-monitor .qw-chart-canvas:focus-visible { outline: 2px solid var(--jp-brand-color1, #1976d2); outline-offset: 1px; }
@@ -87,7 +86,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const points = h("span", { class: "qw-muted qw-points" });
   const log = h("ol", { class: "qw-log", "aria-live": "polite", "aria-label": "training events" });
   const logCount = h("span");
-  const root = h("div", { class: "qw-root qw-monitor" },
+  const root = h("div", { class: "qw-root qw-monitor", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, guid, h("span", { class: "qw-grow" }), eta, cancel),
     error,
     h("div", { class: "qw-bars" }, total.label, total.track, total.value, current.label, current.track, current.value),

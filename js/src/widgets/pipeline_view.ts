@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { buttons, clockTime, eventText, progressOf, relative, stateLabel, summary, type ActionRow, type EventRow } from "../pipeline_view/logic";
 
@@ -42,7 +42,7 @@ const CSS = `${BASE_CSS}
 .qw-pipeline .qw-timeline li { padding: 1px 0; white-space: pre-wrap; }
 .qw-pipeline .qw-timeline li[data-state="Error"] { color: var(--jp-error-color1, #d32f2f); }
 .qw-pipeline details summary { cursor: pointer; }
-.qw-badge[data-state="Preceding"] { background: var(--jp-brand-color2, #64b5f6); color: #fff; }
+.qw-badge[data-state="Preceding"] { background: ${BADGE.other}; color: #fff; }
 `;
 
 function render({ model, el }: RenderProps<Traits>): () => void {
@@ -57,7 +57,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const steps = h("ol", { class: "qw-steps", "aria-label": "pipeline actions" });
   const timeline = h("ol", { class: "qw-timeline", "aria-live": "polite", "aria-label": "pipeline events" });
   const timelineCount = h("span");
-  const root = h("div", { class: "qw-root qw-pipeline" },
+  const root = h("div", { class: "qw-root qw-pipeline", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, status, count, h("span", { class: "qw-grow" }), stop, resume),
     error,
     steps,

@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   canCancel, clockTime, durationText, elapsed, isTerminal, phases, queueText, shares, summary,
@@ -32,8 +32,7 @@ const CSS = `${BASE_CSS}
 .qw-timeline th, .qw-timeline td { text-align: left; padding: 2px 8px 2px 0; vertical-align: top; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); }
 .qw-timeline th { font-weight: 600; color: var(--jp-ui-font-color2, #616161); }
 .qw-timeline td.qw-num { font-variant-numeric: tabular-nums; white-space: nowrap; }
-.qw-badge[data-state="queued"] { background: var(--jp-layout-color4, #757575); color: #fff; }
-.qw-badge[data-state="running"] { background: var(--jp-brand-color1, #1976d2); color: #fff; }
+.qw-badge[data-state="queued"] { background: ${BADGE.off}; color: #fff; }
 `;
 
 // The traits of qwidgets/widgets/timeline.py this view reads.
@@ -80,7 +79,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
       h("th", { scope: "col" }, "Duration"), h("th", { scope: "col" }, "Message"))),
     rows);
   const foot = h("div", { class: "qw-muted qw-tl-foot" });
-  const root = h("div", { class: "qw-root qw-timeline" },
+  const root = h("div", { class: "qw-root qw-timeline", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, device, h("span", { class: "qw-grow" }), total, cancel),
     queue, bar, failure, error, table, foot);
   el.replaceChildren(root);
