@@ -57,9 +57,9 @@ class Field:
         }[self.kind]
         bounds = []
         if self.minimum is not None:
-            bounds.append(f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}")
+            bounds.append(f"{'>' if self.exclusive_minimum else '>='} {_bound(self.minimum)}")
         if self.maximum is not None:
-            bounds.append(f"{'<' if self.exclusive_maximum else '<='} {self.maximum:g}")
+            bounds.append(f"{'<' if self.exclusive_maximum else '<='} {_bound(self.maximum)}")
         return f"must be {kind}" + (f" {' and '.join(bounds)}" if bounds else "")
 
     def check(self, value: Any, path: str) -> Any:
@@ -265,3 +265,10 @@ def _copy_default(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return type(value)(value)
     return value
+
+
+def _bound(value: float) -> str:
+    """A bound as written: integers in full (a seed's "4294967295", not "4.29497e+09")."""
+    if float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return f"{value:g}"
