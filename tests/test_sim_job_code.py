@@ -21,8 +21,9 @@ from qwidgets.sim.braket.job_workdir import (
     check_outside,
     fill,
     sandbox_read_paths,
+    upload_outputs,
 )
-from qwidgets.sim.braket.s3_store import S3Store
+from qwidgets.sim.braket.s3_store import S3Limits, S3Store
 from qwidgets.sim.server.store import Store
 
 SV1 = "arn:aws:braket:::device/quantum-simulator/amazon/sv1"
@@ -155,3 +156,17 @@ def test_failure_reasons_read_like_brakets() -> None:
         "AlgorithmError: the job's process was killed by SIGKILL (working)"
     assert Outcome(SANDBOX_UNAVAILABLE, ["qwidgets: the job's sandbox could not be set up"]) \
         .failure_reason().startswith("qwidgets: the job's sandbox")
+
+
+def test_results_over_the_object_limit_fail_before_being_archived(tmp_path: Path,
+                                                                  store: Store) -> None:
+    s3 = S3Store(store, S3Limits(max_object_bytes=1000))
+    workdir = Workdir.create(tmp_path / "runs")
+    (workdir.model / "results.json").write_text("{}")
+    (workdir.model / "big.bin").write_bytes(b"x" * 2000)
+    with pytest.raises(JobSetupError, match="holds 2002 bytes"):
+        upload_outputs(workdir, s3, "ns", spec(), "us-east-1")
+    (workdir.model / "big.bin").unlink()
+    uri, saved = upload_outputs(workdir, s3, "ns", spec(), "us-east-1")
+    assert uri.endswith("/output/model.tar.gz")
+    assert saved is None  # not what save_job_result writes: no dataDictionary to show

@@ -163,11 +163,16 @@ def upload_outputs(workdir: Workdir, s3: S3Store, ns: str, spec: dict[str, Any],
                    region: str) -> tuple[str, dict[str, Any] | None]:
     """Tar the results directory to the output location and upload the checkpoints; return
     the results' S3 URI and ``results.json`` as ``save_job_result`` wrote it (if it did)."""
+    limit = s3.limits.max_object_bytes
+    files = _files(workdir.model)
+    size = sum(path.stat().st_size for path in files)
+    if size > limit:  # refused before the archive is built in the server's memory
+        raise JobSetupError(f"the results directory holds {size} bytes; at most {limit} fit in "
+                            "model.tar.gz here (save large data elsewhere)")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(workdir.model.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                tar.add(path, arcname=str(path.relative_to(workdir.model)))
+        for path in files:
+            tar.add(path, arcname=str(path.relative_to(workdir.model)))
     bucket, key = results_location(spec)
     try:
         s3.put(ns, bucket, key, buffer.getvalue(), content_type="application/x-tar",
@@ -178,15 +183,16 @@ def upload_outputs(workdir: Workdir, s3: S3Store, ns: str, spec: dict[str, Any],
     checkpoint = spec.get("checkpointConfig")
     if checkpoint:
         c_bucket, c_prefix = parse_s3_uri(checkpoint["s3Uri"])
-        for path in sorted(workdir.checkpoints.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                relative = path.relative_to(workdir.checkpoints).as_posix()
-                try:
-                    s3.put(ns, c_bucket, f"{c_prefix.rstrip('/')}/{relative}", path.read_bytes(),
-                           create_bucket=region)
-                except AwsError as exc:
-                    raise JobSetupError(f"checkpoint {relative} could not be saved: "
-                                        f"{exc.message}") from None
+        for path in _files(workdir.checkpoints):
+            relative = path.relative_to(workdir.checkpoints).as_posix()
+            if path.stat().st_size > limit:
+                raise JobSetupError(f"checkpoint {relative} is larger than {limit} bytes")
+            try:
+                s3.put(ns, c_bucket, f"{c_prefix.rstrip('/')}/{relative}", path.read_bytes(),
+                       create_bucket=region)
+            except AwsError as exc:
+                raise JobSetupError(f"checkpoint {relative} could not be saved: "
+                                    f"{exc.message}") from None
     saved = workdir.model / "results.json"
     persisted = None
     if saved.is_file():
@@ -194,14 +200,14 @@ def upload_outputs(workdir: Workdir, s3: S3Store, ns: str, spec: dict[str, Any],
             persisted = json.loads(saved.read_text())
         except (OSError, ValueError):
             persisted = None
-    if not isinstance(persisted, dict):
+    data = persisted.get("dataDictionary") if isinstance(persisted, dict) else None
+    if not isinstance(persisted, dict) or not isinstance(data, dict):
         return f"s3://{bucket}/{key}", None
-    data = persisted.get("dataDictionary")
-    if persisted.get("dataFormat") == "plaintext" and isinstance(data, dict):
+    if persisted.get("dataFormat") == "plaintext":
         return f"s3://{bucket}/{key}", data
     # pickled values are for the SDK (allow_pickle=True) to read, not for this server
     return f"s3://{bucket}/{key}", {"dataFormat": persisted.get("dataFormat"),
-                                   "keys": sorted(data) if isinstance(data, dict) else []}
+                                   "keys": sorted(data)}
 
 
 def save_result(s3: S3Store, ns: str, spec: dict[str, Any], result: Any, *, region: str) -> str:
@@ -225,6 +231,11 @@ def save_result(s3: S3Store, ns: str, spec: dict[str, Any], result: Any, *, regi
         raise JobSetupError(f"the result could not be saved to s3://{bucket}/{key}: "
                             f"{exc.message}") from None
     return f"s3://{bucket}/{key}"
+
+
+def _files(root: Path) -> list[Path]:
+    """The regular files under ``root`` (what a job left as links is not followed)."""
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()]
 
 
 def _read(s3: S3Store, ns: str, uri: str) -> bytes:
