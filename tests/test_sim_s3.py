@@ -20,6 +20,7 @@ from qwidgets.sim import SimServer
 from qwidgets.sim.braket.aws_wire import AwsError
 from qwidgets.sim.braket.s3_store import S3Limits, S3Store
 from qwidgets.sim.server.store import Store
+from tests.fixtures import StartSim
 
 REGION = "eu-west-2"
 
@@ -253,3 +254,19 @@ async def test_each_token_has_its_own_buckets(tmp_path: Path) -> None:
                 b"alice's"
 
         await asyncio.to_thread(scenario)
+
+
+def test_a_body_over_the_servers_limit_gets_each_services_shape(start_sim: StartSim) -> None:
+    server = start_sim(max_body_bytes=1 << 20)
+    s3 = s3_client(server.url, server.token)
+    make_bucket(s3, "limited")
+    with pytest.raises(ClientError) as info:
+        s3.put_object(Bucket="limited", Key="big", Body=b"x" * (2 << 20))
+    assert code(info) == "EntityTooLarge"
+    braket = boto3.Session(aws_access_key_id=access_key_id(server.token),
+                           aws_secret_access_key=server.token, region_name=REGION).client(
+        "braket", endpoint_url=server.url)
+    with pytest.raises(ClientError) as info:
+        braket.search_devices(filters=[{"name": "deviceName", "values": ["x" * 256] * 9000}])
+    assert code(info) == "RequestEntityTooLargeException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413

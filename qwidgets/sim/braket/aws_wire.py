@@ -13,6 +13,7 @@ raises a ``ResponseParserError`` instead of a ``ClientError``:
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,11 +23,13 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from qwidgets.sim.braket.wire import BraketError
+from qwidgets.sim.server.middleware import ApiError
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 QUERY_XMLNS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/",
                "iam": "https://iam.amazonaws.com/doc/2010-05-08/"}
 QUERY_SERVICES = frozenset(QUERY_XMLNS)
+log = logging.getLogger("qwidgets.sim.braket")
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,16 +102,35 @@ def error(service: str, exc: AwsError, *, head: bool = False) -> web.Response:
 
 @web.middleware
 async def unserved_aws_routes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A SigV4-signed request for a path or method no route serves gets the signing service's
-    error shape; everything else (the qcog routes, unsigned requests) goes on to the qcog error
-    middleware. Installed innermost, so it sees the router's 404/405 first."""
+    """A SigV4-signed request (outside ``/api/``) that no route serves, whose body is over the
+    server's limit, or that meets an unexpected error gets the signing service's error shape;
+    everything else (the qcog routes, unsigned requests) goes on to the qcog error middleware.
+    Installed right after the bearer auth, so it sees the router's 404/405 and the body limit's
+    413 (an ``ApiError``) before the qcog error middleware does."""
+    service = signed_service(request)
+    if service is None or request.path.startswith("/api/"):
+        return await handler(request)
+    head = request.method == "HEAD"
     try:
         return await handler(request)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
-        service = signed_service(request)
-        if service is None or request.path.startswith("/api/"):
-            raise
-        return error(service, _unserved(service, request), head=request.method == "HEAD")
+        return error(service, _unserved(service, request), head=head)
+    except (web.HTTPRequestEntityTooLarge, ApiError) as exc:
+        status = exc.status if isinstance(exc, ApiError) else 413
+        if status != 413:
+            return error(service, AwsError(status, "ValidationException", str(exc)), head=head)
+        detail = exc.text if isinstance(exc, web.HTTPException) else str(exc)
+        code = "EntityTooLarge" if service == "s3" else "RequestEntityTooLargeException"
+        return error(service, AwsError(400 if service == "s3" else 413, code,
+                                       f"the request body is larger than this server accepts "
+                                       f"({detail})"), head=head)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        code = "InternalError" if service == "s3" else "InternalFailure"
+        return error(service, AwsError(500, code, "internal error in the simulator; it is "
+                                       "logged on the server"), head=head)
 
 
 def _unserved(service: str, request: web.Request) -> AwsError:

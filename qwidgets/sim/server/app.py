@@ -64,9 +64,10 @@ def make_app(
     logs.install(tokens)
     app = web.Application(
         client_max_size=bounds.max_body_bytes,
-        middlewares=[errors_middleware, auth_middleware(tokens, throttle),
-                     body_limit_middleware(bounds), idempotency_middleware(the_store),
-                     unserved_aws_routes])
+        # unserved_aws_routes before the body limit: AWS clients get their services' error
+        # shapes for what it and the router refuse, qcog clients ours
+        middlewares=[errors_middleware, auth_middleware(tokens, throttle), unserved_aws_routes,
+                     body_limit_middleware(bounds), idempotency_middleware(the_store)])
     app[THROTTLE] = throttle
     app[CONTEXT] = Context(the_store, jobs, bounds)
     add_routes(app)
