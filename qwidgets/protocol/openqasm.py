@@ -281,16 +281,22 @@ class _Parser:
         if len(params) != definition.params:
             raise _fail(line_no, stmt, f"{name} takes {definition.params} parameter(s), got "
                         f"{len(params)}", f"write {_example(name)}")
-        targets = [q for ref in refs.split(",") if ref.strip()
-                   for q in self.qubits_of(ref, line_no, stmt)]
+        groups = [self.qubits_of(ref, line_no, stmt) for ref in refs.split(",") if ref.strip()]
         arity = modified_qubits(name, modifiers)
-        if len(targets) != arity:
+        if len(groups) != arity:
             raise _fail(line_no, stmt, f"{name} with these modifiers acts on {arity} qubit(s), "
-                        f"got {len(targets)}", f"give {arity} qubit reference(s)")
-        if len(set(targets)) != len(targets):
-            raise _fail(line_no, stmt, "uses the same qubit twice", "give distinct qubits")
-        self.add_operation(Operation("gate", name, tuple(targets), params, modifiers,
-                                     line=line_no, text=stmt))
+                        f"got {len(groups)}", f"give {arity} qubit reference(s)")
+        # a whole register broadcasts the gate over its qubits (OpenQASM 3: h q; cnot a, b;)
+        sizes = {len(g) for g in groups if len(g) > 1}
+        if len(sizes) > 1:
+            raise _fail(line_no, stmt, "broadcasts over registers of different sizes",
+                        "use registers of one size, or index the qubits")
+        for i in range(sizes.pop() if sizes else 1):
+            targets = [g[i] if len(g) > 1 else g[0] for g in groups]
+            if len(set(targets)) != len(targets):
+                raise _fail(line_no, stmt, "uses the same qubit twice", "give distinct qubits")
+            self.add_operation(Operation("gate", name, tuple(targets), params, modifiers,
+                                         line=line_no, text=stmt))
 
     def modifiers(self, line_no: int, stmt: str) -> tuple[tuple[Modifier, ...], str]:
         found: list[Modifier] = []
