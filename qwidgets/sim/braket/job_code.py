@@ -107,6 +107,8 @@ class CodeRunner:
         self.jobs = jobs
         self.keys = keys
         self.data_dir = data_dir
+        # asked once: a kernel without Landlock cannot sandbox the code, so none is accepted
+        self.sandbox_abi = job_process.landlock_abi()
 
     def run(self, row: dict[str, Any], workdir: Workdir, *, endpoint: str, region: str,
             job_token: str, should_stop: Callable[[], bool]) -> Outcome:
