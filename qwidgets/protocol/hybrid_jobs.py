@@ -201,7 +201,7 @@ def check_instance_config(config: Any, field: str = "instanceConfig") -> dict[st
                               "instanceCount}")
     _refuse_unknown(config, ("instanceType", "volumeSizeInGb", "instanceCount"), field)
     kind = config.get("instanceType", DEFAULT_INSTANCE_TYPE)
-    if kind not in INSTANCE_TYPES:
+    if not isinstance(kind, str) or kind not in INSTANCE_TYPES:  # a list is unhashable
         raise ValidationError(f"{field}.instanceType", kind, "is not an instance type of "
                               "Braket hybrid jobs", f"use e.g. {DEFAULT_INSTANCE_TYPE!r}")
     return {

@@ -62,7 +62,8 @@ async def search_devices(request: web.Request) -> web.Response:
     start = next_token(body)
     specs = request.app[RUNTIME].queues.devices
     for item in filters:
-        if not isinstance(item, dict) or item.get("name") not in _DEVICE_FILTERS:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) \
+                or item["name"] not in _DEVICE_FILTERS:
             raise invalid(f"filters: unknown filter {item!r}; names: {', '.join(_DEVICE_FILTERS)}")
         values = item.get("values")
         if not isinstance(values, list) or not values:

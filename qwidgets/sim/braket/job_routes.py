@@ -286,7 +286,8 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 def _page_token(token: str | None) -> int:
     if token is None:
         return 0
-    if not token.isdigit() or int(token) < 1:
+    # isdigit alone accepts "²", which int() refuses
+    if not (token.isascii() and token.isdigit() and len(token) <= 18) or int(token) < 1:
         raise invalid(f"nextToken {token!r} is not a token this server gave")
     return int(token)
 
@@ -296,7 +297,7 @@ def _filter(spec: Any, index: int) -> Any:
     if not isinstance(spec, dict):
         raise invalid(f"{where} must be an object {{name, values, operator}}")
     name, values, operator = spec.get("name"), spec.get("values"), spec.get("operator")
-    if name not in SEARCH_FILTERS:
+    if not isinstance(name, str) or name not in SEARCH_FILTERS:
         raise invalid(f"{where}.name {name!r} is not supported; use one of "
                       f"{sorted(SEARCH_FILTERS)}")
     if operator not in SEARCH_FILTERS[name]:

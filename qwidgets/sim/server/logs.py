@@ -66,8 +66,10 @@ class LogHygiene(logging.Filter):
             message = f"{record.msg!r} % {record.args!r}"
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None and isinstance(exc, EXPECTED):
-            message = f"{message}: {type(exc).__name__}: {exc}".replace("\n", " ")
+            message = " ".join(f"{message}: {type(exc).__name__}: {exc}".split())
             record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.WARNING:  # the client's doing, not the server's fault
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
         elif record.exc_info:
             record.exc_text = redact("".join(traceback.format_exception(*record.exc_info))
                                      .rstrip("\n"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import pandas as pd
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, http_exceptions, web
 
 from qwidgets.errors import DataValidationError, ValidationError
 from qwidgets.protocol.data import numeric_matrix, training_matrix
@@ -238,9 +238,11 @@ async def _stream_file_part(request: web.Request, limit: int, option: str
                     data = part.decode(chunk)
                     digest.update(data)
                     spool.write(data)
-    except (ValueError, AssertionError, LookupError, RuntimeError) as exc:
+    except (ValueError, AssertionError, LookupError, RuntimeError,
+            http_exceptions.HttpProcessingError) as exc:
         spool.close()
-        # a missing or broken boundary, an unknown Content-Transfer-Encoding (RuntimeError)
+        # a missing or broken boundary, an unknown Content-Transfer-Encoding (RuntimeError),
+        # a part's header that is not HTTP (HttpProcessingError)
         raise MalformedInputError("file", str(exc)[:120], "is not a readable multipart form",
                                   "post a form with a file field 'file' (plain binary, "
                                   "no Content-Transfer-Encoding)") from None
