@@ -80,6 +80,9 @@ def test_a_local_file_runs_with_brakets_environment(aws: SimServer, tmp_path: Pa
     out = log_text(job, capsys)
     assert "hello from the job 21" in out
     assert "loss=0.5; iteration_number=1;" in out
+    metrics = job.metrics()  # a Logs Insights query over the job's Metrics lines
+    assert metrics["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert metrics["iteration_number"] == [0, 1, 2]
     # the results are where the SDK reads them, for boto3 as well
     listed = boto3.Session().client("s3").list_objects_v2(Bucket=bucket, Prefix=location)
     assert f"{location}/output/model.tar.gz" in [o["Key"] for o in listed["Contents"]]

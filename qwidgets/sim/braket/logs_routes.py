@@ -4,13 +4,21 @@ output the runner stored (json 1.1, ``POST /`` with ``X-Amz-Target: Logs_2014032
 - DescribeLogStreams in log group ``/aws/braket/jobs``: one stream per job that has written
   output, named ``<jobName>/algo-1-<creation time>`` like Braket's;
 - GetLogEvents: the job's lines, paged with ``nextForwardToken`` / ``nextBackwardToken``; a
-  forward page past the end is empty and repeats its token, which ends the SDK's loop.
+  forward page past the end is empty and repeats its token, which ends the SDK's loop;
+- StartQuery / GetQueryResults (Logs Insights) for the queries ``AwsQuantumJob.metrics()``
+  sends: ``fields`` of ``@timestamp``, ``@message``, ``@logStream``, then ``filter <field>
+  like /regex/`` clauses. A query runs at once; its results stay for ``QUERY_TTL_S``.
 
-A token sees only its own jobs' streams.
+A token sees only its own jobs' streams (and queries).
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -36,9 +44,14 @@ async def handle(request: web.Request, ns: str, operation: str,
         return _describe_log_streams(jobs, ns, body)
     if operation == "GetLogEvents":
         return _get_log_events(jobs, ns, body)
+    if operation == "StartQuery":
+        return {"queryId": _QUERIES.start(ns, _run_query(jobs, ns, body))}
+    if operation == "GetQueryResults":
+        return _QUERIES.results(ns, body.get("queryId"))
     raise AwsError(400, "UnknownOperationException",
                    f"CloudWatch Logs operation {operation!r} is not served here; this server "
-                   "answers DescribeLogStreams and GetLogEvents for hybrid-job logs")
+                   "answers DescribeLogStreams, GetLogEvents, StartQuery and GetQueryResults "
+                   "for hybrid-job logs")
 
 
 def _group(body: dict[str, Any]) -> None:
@@ -141,3 +154,107 @@ def _token(token: Any) -> tuple[str, int]:
         return token[0], int(token[2:])
     raise AwsError(400, "InvalidParameterException",
                    f"The specified nextToken is invalid: {token!r}")
+
+
+# ---------------------------------------------------------------- Logs Insights
+
+QUERY_TTL_S = 15 * 60
+MAX_QUERIES = 100  # kept at once, over all tokens
+_FIELDS = ("@timestamp", "@message", "@logStream")
+_CLAUSE = re.compile(r"^filter\s+(@\w+)\s+like\s+/(.*)/$")
+
+
+class _Queries:
+    """Finished queries' results by id, for GetQueryResults, each visible to its token only."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, tuple[str, float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, ns: str, answer: dict[str, Any]) -> str:
+        query_id = str(uuid.uuid4())
+        now = time.monotonic()
+        with self._lock:
+            for old in [k for k, (_, t, _) in self._done.items() if now - t > QUERY_TTL_S]:
+                del self._done[old]
+            while len(self._done) >= MAX_QUERIES:
+                del self._done[next(iter(self._done))]
+            self._done[query_id] = (ns, now, answer)
+        return query_id
+
+    def results(self, ns: str, query_id: Any) -> dict[str, Any]:
+        with self._lock:
+            found = self._done.get(query_id) if isinstance(query_id, str) else None
+        if found is None or found[0] != ns:
+            raise AwsError(400, "ResourceNotFoundException",
+                           f"The query {query_id!r} does not exist (or has expired)")
+        return found[2]
+
+
+_QUERIES = _Queries()
+
+
+def _run_query(jobs: JobStore, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+    groups = body.get("logGroupNames") or [body.get("logGroupName")]
+    if groups != [LOG_GROUP]:
+        raise AwsError(400, "ResourceNotFoundException", f"Log group {groups!r} does not exist "
+                       f"(hybrid-job logs are in {LOG_GROUP!r})")
+    start = _int(body, "startTime", None)
+    end = _int(body, "endTime", None)
+    if start is None or end is None or start > end:
+        raise AwsError(400, "InvalidParameterException",
+                       "startTime and endTime (epoch seconds, start <= end) are required")
+    limit = _int(body, "limit", 1000, 1, 10_000) or 1000
+    fields, filters = _parse_query(body.get("queryString"))
+    rows: list[tuple[int, str, str]] = []
+    for row in jobs.named(ns, ""):
+        stream = stream_name(row)
+        if not all(pattern.search(stream) for name, pattern in filters if name == "@logStream"):
+            continue
+        for line in jobs.logs(row["arn"], start_ms=start * 1000, end_ms=end * 1000 + 999,
+                              limit=10_000):
+            if all(pattern.search(line["message"]) for name, pattern in filters
+                   if name == "@message"):
+                rows.append((line["time"], line["message"], stream))
+    rows.sort()
+    results = [[{"field": name, "value": _value(name, row)} for name in fields]
+               for row in rows[:limit]]
+    return {"status": "Complete", "results": results,
+            "statistics": {"recordsMatched": float(len(rows)), "recordsScanned": float(len(rows)),
+                           "bytesScanned": float(sum(len(r[1]) for r in rows))}}
+
+
+def _parse_query(query: Any) -> tuple[list[str], list[tuple[str, re.Pattern[str]]]]:
+    """``fields a, b | filter @x like /re/ | ...``: the subset of Logs Insights the SDK's
+    metrics fetcher writes."""
+    if not isinstance(query, str):
+        raise AwsError(400, "MalformedQueryException", "queryString is required")
+    # '|' splits the clauses, except escaped inside a regex: the SDK escapes '/' only
+    clauses = [c.strip() for c in query.split("|")]
+    head = clauses[0]
+    if not head.startswith("fields "):
+        raise AwsError(400, "MalformedQueryException",
+                       f"this server runs 'fields ... | filter <field> like /regex/' queries "
+                       f"only, got {query[:200]!r}")
+    fields = [f.strip() for f in head[len("fields "):].split(",")]
+    filters: list[tuple[str, re.Pattern[str]]] = []
+    for clause in clauses[1:]:
+        found = _CLAUSE.match(clause)
+        if found is None or found.group(1) not in _FIELDS or any(f not in _FIELDS
+                                                                  for f in fields):
+            raise AwsError(400, "MalformedQueryException", f"unsupported clause {clause[:200]!r}"
+                           f" (fields and filters take {', '.join(_FIELDS)} here)")
+        try:
+            filters.append((found.group(1), re.compile(found.group(2).replace("\\/", "/"))))
+        except re.error as exc:
+            raise AwsError(400, "MalformedQueryException", f"bad regex in {clause[:200]!r}: "
+                           f"{exc}") from None
+    return fields, filters
+
+
+def _value(name: str, row: tuple[int, str, str]) -> str:
+    if name == "@timestamp":  # Logs Insights' format, UTC with milliseconds
+        when = datetime.fromtimestamp(row[0] / 1000, timezone.utc)
+        return when.strftime("%Y-%m-%d %H:%M:%S.") + f"{row[0] % 1000:03d}"
+    return row[1] if name == "@message" else row[2]
+
