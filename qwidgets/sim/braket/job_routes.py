@@ -131,6 +131,11 @@ async def create_job(request: web.Request) -> web.Response:
                               f"{RUN_CODE_FLAG}` (in Python: qwidgets.sim.start(run_job_code="
                               f"True)) to run it; the built-in source {BUILTIN_SOURCE} runs "
                               "without it")
+        if not runner.code.sandbox_abi:
+            raise BraketError(403, "AccessDeniedException",
+                              "this machine cannot sandbox job code (it needs Linux 5.13 or "
+                              "later with Landlock enabled), so uploaded sources do not run "
+                              f"here; the built-in source {BUILTIN_SOURCE} does")
         _check_source(request, spec)
     check_runnable(spec)
     _check_device(request, spec)
