@@ -132,3 +132,21 @@ def test_sampled_probabilities_and_measurements_agree() -> None:
                         seed=circuits.seed_for("arn:task"))
     rows = np.array(measurements(task.counts, "arn:task"))
     assert task.result_types[0]["value"] == list(1.0 - 2 * rows[:, 1])
+
+
+@pytest.mark.parametrize("body", ["", "#pragma braket result expectation z(q[1])"])
+def test_results_json_text_is_the_document(body: str) -> None:
+    import json
+
+    from braket.task_result import GateModelTaskResult
+
+    from qwidgets.sim.braket.task_result import result_document, result_json
+
+    outcome = circuits.run(ROTATED + body, 300, seed=2)
+    row = {"result": outcome.to_json(), "arn": "arn:task", "device_arn": "arn:device",
+           "created": 1.7e9, "ended": 1.7e9 + 1, "action": json.dumps({"source": ROTATED})}
+    text = result_json(row)
+    assert json.loads(text) == result_document(row)
+    parsed = GateModelTaskResult.parse_raw(text)
+    assert len(parsed.measurements) == 300
+    assert parsed.measuredQubits == [0, 1, 2]

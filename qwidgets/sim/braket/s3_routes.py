@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from urllib.parse import quote_plus, unquote
@@ -387,7 +386,7 @@ def _task_result(request: web.Request, ns: str, bucket: str, key: str) -> bytes 
     row = request.app[RUNTIME].tasks.by_output(ns, bucket, directory)
     if row is None or row["result"] is None:
         return None
-    return json.dumps(task_result.result_document(row)).encode()
+    return task_result.result_json(row)
 
 
 # ---------------------------------------------------------------- helpers
