@@ -36,7 +36,11 @@ def handle(operation: str, body: dict[str, Any]) -> dict[str, Any]:
     digest = "sha256:" + hashlib.sha256(f"{repository}:{sys.version}".encode()).hexdigest()
     images: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    for wanted in body.get("imageIds") or []:
+    wanted_ids = body.get("imageIds")
+    if not isinstance(wanted_ids, list) or not all(isinstance(w, dict) for w in wanted_ids):
+        raise AwsError(400, "InvalidParameterException",
+                       "imageIds must be a list of {imageTag} or {imageDigest} objects")
+    for wanted in wanted_ids:
         tags = image_tags()
         if wanted.get("imageDigest") not in (None, digest) or (
                 "imageTag" in wanted and wanted["imageTag"] not in tags):

@@ -13,14 +13,13 @@ import hashlib
 import json
 import time
 import uuid
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from qwidgets.sim.braket.aws_wire import S3_XMLNS, AwsError
 from qwidgets.sim.braket.s3_store import DEFAULT_CONTENT_TYPE, S3Store, etag_of
-from qwidgets.sim.braket.s3_wire import user_metadata, verify_checksums, xml
+from qwidgets.sim.braket.s3_wire import read_xml, user_metadata, verify_checksums, xml
 
 MIN_PART_BYTES = 5 << 20  # every part but the last, as S3 requires
 MAX_PARTS = 10_000
@@ -100,11 +99,7 @@ async def _upload_part(request: web.Request, store: S3Store, upload: dict[str, s
 
 async def _complete(request: web.Request, store: S3Store, ns: str,
                     upload: dict[str, str]) -> web.Response:
-    try:
-        root = ElementTree.fromstring(await request.read())
-    except ElementTree.ParseError:
-        raise AwsError(400, "MalformedXML", "the CompleteMultipartUpload document is not "
-                       "XML") from None
+    root = read_xml(await request.read(), "CompleteMultipartUpload")
     wanted: list[tuple[int, str]] = []
     for element in (el for el in root.iter() if el.tag.rpartition("}")[2] == "Part"):
         fields = {child.tag.rpartition("}")[2]: (child.text or "").strip() for child in element}

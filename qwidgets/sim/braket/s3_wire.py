@@ -8,6 +8,7 @@ import hashlib
 import zlib
 from collections.abc import Callable
 from datetime import datetime, timezone
+from xml.etree import ElementTree
 
 from aiohttp import web
 
@@ -62,3 +63,19 @@ def verify_checksums(request: web.Request, body: bytes) -> dict[str, str]:
 
 def checksum_headers(obj: S3Object) -> dict[str, str]:
     return {f"x-amz-checksum-{name}": value for name, value in obj.checksums.items()}
+
+
+MAX_XML_BYTES = 1 << 20  # a DeleteObjects of 1000 long keys fits; S3's own bound is similar
+
+
+def read_xml(body: bytes, what: str) -> ElementTree.Element:
+    """An XML request document (CreateBucketConfiguration, Delete, CompleteMultipartUpload),
+    bounded before it is parsed."""
+    if len(body) > MAX_XML_BYTES:
+        raise AwsError(400, "MalformedXML", f"the {what} document is over {MAX_XML_BYTES} bytes")
+    try:
+        return ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise AwsError(400, "MalformedXML", f"The XML you provided was not well-formed ({what})"
+                       ) from None
+
