@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -45,11 +46,15 @@ from qwidgets.client.qcog.status import (
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.protocol.data import check_columns_match
 from qwidgets.protocol.params import validate_inference, validate_model, validate_training_parameters
+from qwidgets.protocol.scaling import DataWarning, FrameScaling, check_features, default_targets
 
 DEFAULT_QCOG_VERSION = "0.0.63"
 # Above this many bytes of CSV a frame travels gzip-compressed as multipart instead of as
 # base64 JSON (which inflates it by a third and must be held whole in memory by the server).
 UPLOAD_THRESHOLD = 1 << 20
+# The scaling of each model trained in this process, by (service, model guid): the transform
+# stays client-side (nothing new on the wire), so preloaded_model(guid) finds it again here.
+_SCALINGS: dict[tuple[str, str], FrameScaling] = {}
 
 Operator = str | int
 
@@ -73,6 +78,8 @@ class AsyncQcogClient:
         self._dataset_columns: list[str] | None = None
         self._training_parameters: dict[str, Any] | None = None
         self._trained_model: dict[str, Any] | None = None
+        self._data_scaling: FrameScaling | None = None
+        self._scaling: FrameScaling | None = None
         self.last_status: str | None = None
 
     @classmethod
@@ -212,11 +219,24 @@ class AsyncQcogClient:
 
     # ------------------------------------------------------------ datasets
 
-    async def data(self, data: pd.DataFrame) -> AsyncQcogClient:
-        """Upload a training DataFrame (gzip multipart above ``upload_threshold`` bytes)."""
+    async def data(self, data: pd.DataFrame, *, standardize: bool = False,
+                   classes: Sequence[str] = (), warn: bool = True) -> AsyncQcogClient:
+        """Upload a training DataFrame (gzip multipart above ``upload_threshold`` bytes).
+
+        ``standardize``: train on (column - mean) / std; ``classes``: columns of class labels
+        whose forecasts come back as the nearest label. Both are recorded with the model
+        trained on this data, so ``inference`` takes and gives the caller's units. Problems
+        (scales, constant columns, class labels as a number) warn with DataWarning."""
         columns = check_numeric_frame(data)
         if self._model is not None:
             check_columns_match(columns, self._model["operators"])
+        if warn:
+            targets = default_targets([], self._model["target_operators"]) if self._model else []
+            for note in check_features(data, targets, standardize=standardize, classes=classes):
+                warnings.warn(str(note), DataWarning, stacklevel=2)
+        scaling = FrameScaling.fit(data, standardize=standardize, classes=classes)
+        if not scaling.identity:
+            data = scaling.apply(data)
         csv_text = encoding.frame_csv(data)
         if len(csv_text) >= self.upload_threshold:
             dataset_id = str(uuid.uuid4())
@@ -231,12 +251,27 @@ class AsyncQcogClient:
                 "format": "dataframe", "source": "client", "project_guid": None,
                 "data": encoding.encode_b64(data, csv_text)})
         self._dataset, self._dataset_columns = _object(body, "guid"), columns
+        self._data_scaling = None if scaling.identity else scaling
         return self
+
+    @property
+    def scaling(self) -> FrameScaling | None:
+        """The transform recorded with the current model (None: raw units). Save
+        ``scaling.to_dict()`` with the model guid; set it back after ``preloaded_model`` in
+        another process."""
+        return self._scaling
+
+    @scaling.setter
+    def scaling(self, value: FrameScaling | None) -> None:
+        self._scaling = value
+        if value is not None and self.model_guid is not None:
+            _SCALINGS[(self._http.base_url, self.model_guid)] = value
 
     async def preloaded_data(self, guid: str) -> AsyncQcogClient:
         """Use a dataset uploaded earlier (its columns are checked by the server)."""
         self._dataset = _object(await self._http.get(f"dataset/{_guid(guid)}/"), "guid")
         self._dataset_columns = None
+        self._data_scaling = None
         return self
 
     # ------------------------------------------------------------ training
@@ -264,6 +299,7 @@ class AsyncQcogClient:
                            "restored; check that the guid names a qcog model")
         await self.preloaded_training_parameters(parameters, rebuild=True)
         self._trained_model = trained
+        self._scaling = _SCALINGS.get((self._http.base_url, str(trained["guid"])))
         self.last_status = trained.get("status")
         return self
 
@@ -300,6 +336,7 @@ class AsyncQcogClient:
         self._trained_model = {"status": "pending", "loss": None, "training_completion": 0,
                                "current_batch_completion": 0, **accepted}
         self.last_status = self._trained_model["status"]
+        self.scaling = self._data_scaling
         activity.started("training", str(accepted["guid"]), self)
         return self
 
@@ -377,6 +414,8 @@ class AsyncQcogClient:
         else:
             check_numeric_frame(data)
             targets = None
+        if self._scaling is not None:
+            data = self._scaling.apply(data)
         answer = _object(await self._http.post(f"model/{guid}/inference/", {
             "data": encoding.encode_b64(data), "parameters": checked["state_parameters"]}),
             "response")
@@ -386,6 +425,8 @@ class AsyncQcogClient:
             raise ApiError(None, f"unexpected inference answer: {str(answer)[:200]}") from None
         if to_forecast is not None and targets is not None:
             frame = frame[[c for c in frame.columns if str(c) in targets]]
+        if self._scaling is not None:
+            frame = self._scaling.invert(frame)
         # Lets `%qw_grid on` show inference results, and only those, as an InferenceGrid.
         frame.attrs["qwidgets"] = {"kind": "inference", "model_guid": guid}
         return frame

@@ -144,8 +144,10 @@ class QcogClient:
                               target_operator)
         return self
 
-    def data(self, data: pd.DataFrame) -> QcogClient:
-        self._loop.run(self._client.data(data))
+    def data(self, data: pd.DataFrame, *, standardize: bool = False,
+             classes: Sequence[str] = (), warn: bool = True) -> QcogClient:
+        self._loop.run(self._client.data(data, standardize=standardize, classes=classes,
+                                         warn=warn))
         return self
 
     def preloaded_data(self, guid: str) -> QcogClient:
