@@ -222,3 +222,44 @@ def quickstart_shows_its_forecast(page: Any, timeout_ms: int = 180_000) -> None:
     row = grid.locator(".qw-grid-row:not(.qw-grid-loading)").first
     row.wait_for(timeout=60_000)
     expect(row).to_contain_text(re.compile(r"-?\d+\.\d+"))
+
+
+def set_theme(page: Any, dark: bool, timeout_ms: int = 30_000) -> None:
+    """Switch JupyterLab's theme as its menu does, and wait until the new theme's variables
+    apply. The theme is a user setting: a test that switches to dark switches back."""
+    name = "JupyterLab Dark" if dark else "JupyterLab Light"
+    page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})",
+                  name)
+    page.wait_for_function("""(dark) => {
+      if (document.body.dataset.jpThemeLight !== String(!dark)) return false;
+      const probe = document.createElement('div');
+      probe.style.background = 'var(--jp-layout-color1, rgb(1, 2, 3))';
+      document.body.append(probe);
+      const c = getComputedStyle(probe).backgroundColor.match(/\\d+/g).map(Number);
+      probe.remove();
+      return dark ? c[0] < 100 : c[0] > 150;
+    }""", arg=dark, timeout=timeout_ms)
+
+
+# WCAG 2.x contrast of each visible element matching `selector`: its text colour against its
+# background, composited (alpha) over its ancestors' backgrounds, as the page renders them.
+CONTRASTS = """(selector) => {
+  const rgba = (s) => { const m = s.match(/[\\d.]+/g) || [0, 0, 0, 0];
+    return [+m[0], +m[1], +m[2], m.length > 3 ? +m[3] : 1]; };
+  const over = (top, under) => { const a = top[3] + under[3] * (1 - top[3]);
+    if (a === 0) return [0, 0, 0, 0];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + under[i] * under[3] * (1 - top[3])) / a).concat([a]); };
+  const background = (el) => { const layers = [];
+    for (let e = el; e; e = e.parentElement) layers.push(rgba(getComputedStyle(e).backgroundColor));
+    let c = [255, 255, 255, 1];
+    for (const layer of layers.reverse()) c = over(layer, c);
+    return c; };
+  const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  return [...document.querySelectorAll(selector)].filter((el) => el.offsetParent !== null)
+    .map((el) => { const bg = background(el); const fg = over(rgba(getComputedStyle(el).color), bg);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      return { text: el.textContent, state: el.dataset.state || el.dataset.tone || '',
+               ratio: Math.round(((a + 0.05) / (b + 0.05)) * 100) / 100 }; });
+}"""

@@ -30,11 +30,22 @@ export const BASE_CSS = `
 .qw-badge[data-state^="cancel"], .qw-badge[data-state="Stopped"] { background: ${BADGE.warn}; color: #fff; }
 `;
 
-// On every widget's root. Lumino (JupyterLab, Notebook 7) stops looking for a key binding at
-// an element with this attribute: a key typed into a control stays with the control, so "d d"
-// on a focused button deletes no cell and ArrowDown on a select moves the value, not the
-// notebook. Only while focus is inside the widget.
+// On every widget's root, and on whatever takes focus inside it: a key typed into a control
+// stays with the control ("d d" on a focused button deletes no cell, "b" on a checkbox inserts
+// none, ArrowDown on a select moves the value, not the notebook). Lumino (JupyterLab, Notebook
+// 7) walks from the focused element up to the document looking for a binding's selector and
+// stops at an element with this attribute; the focused element itself is tested first, so the
+// attribute must be on it, not only on the root.
 export const ROOT_ATTRS = { "data-lm-suppress-shortcuts": "true" } as const;
+
+export function keepKeys(root: HTMLElement): void {
+  root.addEventListener("focusin", (e) => {
+    const target = e.target;
+    if (target instanceof Element && !target.hasAttribute("data-lm-suppress-shortcuts")) {
+      target.setAttribute("data-lm-suppress-shortcuts", "true");
+    }
+  });
+}
 
 // Calls `changed` when JupyterLab switches theme. What a canvas drew keeps the colours it
 // read at the time, so it must draw again. Lab loads the new theme's stylesheet and then

@@ -8,7 +8,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   type Control, type Picker, type Schema, type Section, buildSections, controlKeys, isChoice, shapeOf,
@@ -96,6 +96,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     source);
   const root = h("div", { class: "qw-root qw-cf", ...ROOT_ATTRS, role: "form", "aria-label": "Model configuration" },
     sectionsBox, formErrors, h("div", { class: "qw-cf-actions" }, train, statusEl), codePanel);
+  keepKeys(root);
   el.replaceChildren(root);
 
   const local = new Map<string, string>(); // instant messages of the cheap checks, by key

@@ -9,7 +9,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { geometry, type Point } from "../federated/chart";
 import { ago, clockTime, type Info, type Round, roundText, ruleText } from "../federated/view";
@@ -112,6 +112,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     roundLine, error,
     h("div", { class: "qw-cols" }, h("div", { class: "qw-scroll" }, clientsTable), h("div", {}, chartTitle, chart)),
     h("div", { class: "qw-scroll" }, aggTable));
+  keepKeys(root);
   el.replaceChildren(root);
 
   const requests = new RequestButtons(model, 30_000, () => showHead());

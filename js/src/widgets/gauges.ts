@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   agoText, countDescription, fillFraction, markerFraction, moreText, sortMine, statusTone, whereText,
@@ -131,6 +131,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const root = h("div", { class: "qw-root qw-gauges", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, h("strong", {}, "Device queues"), when, h("span", { class: "qw-grow" }), pause, refresh),
     error, cards, more, legend);
+  keepKeys(root);
   el.replaceChildren(root);
 
   const byArn = new Map<string, Card>();

@@ -5,7 +5,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { formatNumber as fmt } from "../shared/format";
 import { h, injectStyle, setText } from "../shared/dom";
 import { RequestError, errorText } from "../shared/request";
-import { BASE_CSS, ROOT_ATTRS, onThemeChange } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS, keepKeys, onThemeChange } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { PageCache, missingSpan, pageKey, pagesFor } from "../grid/cache";
 import { splitPages } from "../grid/decode";
@@ -73,6 +73,7 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
   }, sizer, empty);
   const table = h("div", { class: "qw-grid-table", role: "grid", "aria-label": "InferenceGrid" }, head, scroller);
   const root = h("div", { class: "qw-root qw-grid qw-grid-root", ...ROOT_ATTRS }, bar, table);
+  keepKeys(root);
   el.append(root);
 
   let pool: Slot[] = [];

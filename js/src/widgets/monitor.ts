@@ -8,7 +8,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { LossChart } from "../monitor/chart";
 import { float32s } from "../monitor/series";
@@ -94,6 +94,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     h("div", { class: "qw-tools" },
       h("label", {}, logToggle, " log scale"), points),
     h("details", { open: true }, h("summary", {}, "Events ", logCount), log));
+  keepKeys(root);
   el.replaceChildren(root);
 
   const requests = new RequestButtons(model, 30_000, () => showStatus());

@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { buttons, clockTime, eventText, progressOf, relative, stateLabel, summary, type ActionRow, type EventRow } from "../pipeline_view/logic";
 
@@ -62,6 +62,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     error,
     steps,
     h("details", { open: true }, h("summary", {}, "Timeline ", timelineCount), timeline));
+  keepKeys(root);
   el.replaceChildren(root);
 
   const requests = new RequestButtons(model, 60_000, () => showHead());

@@ -7,7 +7,7 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BADGE, BASE_CSS, ROOT_ATTRS } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import {
   canCancel, clockTime, durationText, elapsed, isTerminal, phases, queueText, shares, summary,
@@ -82,6 +82,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const root = h("div", { class: "qw-root qw-timeline", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, device, h("span", { class: "qw-grow" }), total, cancel),
     queue, bar, failure, error, table, foot);
+  keepKeys(root);
   el.replaceChildren(root);
 
   const buttons = new RequestButtons(model, 30_000, () => showHead());
