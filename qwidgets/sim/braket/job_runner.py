@@ -45,6 +45,7 @@ from qwidgets.protocol.hybrid_jobs import (
 )
 from qwidgets.protocol.qcog_wire import CsvPayload
 from qwidgets.sim.braket import job_workdir
+from qwidgets.sim.braket.aws_wire import AwsError
 from qwidgets.sim.braket.job_code import CodeRunner, new_job_token
 from qwidgets.sim.braket.job_programs import JobContext, load_entry_point
 from qwidgets.sim.braket.job_store import JobStore
@@ -325,7 +326,7 @@ class JobRunner:
         except TrainingCancelled:
             self._stopped(arn, run, limit)
             return
-        except JobSetupError as exc:
+        except (JobSetupError, AwsError) as exc:  # its S3 objects, its archive, its sandbox
             self._fail(arn, str(exc))
             return
         finally:
