@@ -42,6 +42,7 @@ from qwidgets.protocol.request_kinds import Request
 from qwidgets.protocol.schema import Choice, ParamSet
 from qwidgets.widgets.base import QWidget, bundle
 from qwidgets.widgets.codegen import client_model_call, training_code
+from qwidgets.widgets.holdout import data_notes
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ _MODEL = "model"
 _FAMILY_KEY = "model_name"
 _CHOICES: tuple[Choice, ...] = (WEIGHT_OPTIMIZATION, STATE)
 # Traits the form computes itself; passing them to the constructor would be overwritten.
-_COMPUTED = ("schema", "columns", "errors", "status", "error", "busy", "model_guid")
+_COMPUTED = ("schema", "columns", "errors", "status", "error", "busy", "model_guid", "notes")
 
 OnTrain = Callable[[AsyncQcogClient], Any]
 
@@ -85,6 +86,12 @@ class ModelConfigForm(QWidget):
     model_guid = traitlets.Unicode(None, allow_none=True,
                                    help="the model of the last training started").tag(sync=True)
     _code = traitlets.Unicode("").tag(sync=True)
+    standardize = traitlets.Bool(False, help="train on (x - mean) / std per column; recorded "
+                                 "with the model and undone on its forecasts").tag(sync=True)
+    classes = traitlets.List(traitlets.Unicode(), help="target columns of class labels: their "
+                             "forecasts come back as the nearest label").tag(sync=True)
+    notes = traitlets.List(traitlets.Dict(), help="what in the data would mislead the model, "
+                           "each with its fix (holdout.data_notes)").tag(sync=True)
 
     def __init__(self, data: pd.DataFrame | None = None, client: AsyncQcogClient | None = None,
                  **kwargs: Any) -> None:
@@ -124,6 +131,12 @@ class ModelConfigForm(QWidget):
         if isinstance(model, Mapping) and not model.get("operators"):
             value[_MODEL] = {**model, "operators": self._default_operators()}
         self._revalidate(value)
+        self._update_notes()
+
+    @traitlets.observe("value", "standardize", "classes")
+    def _update_notes(self, _change: Any = None) -> None:
+        notes = data_notes(self._data, self.value, self.standardize, self.classes)
+        self.notes = [n.to_dict() for n in notes]
 
     def _set_data(self, frame: pd.DataFrame | None) -> None:
         if frame is not None and not isinstance(frame, pd.DataFrame):
@@ -291,7 +304,9 @@ class ModelConfigForm(QWidget):
                                      upload_threshold=base.upload_threshold)
             family, arguments = client_model_call(parameters[_MODEL])
             getattr(client, family)(**arguments)
-            await client.data(self._selected_frame(parameters[_MODEL]["operators"]))
+            # warn=False: the same notes are shown in the form (``notes``)
+            await client.data(self._selected_frame(parameters[_MODEL]["operators"]),
+                              standardize=self.standardize, classes=self.classes, warn=False)
             await client.train(
                 batch_size=parameters["batch_size"], num_passes=parameters["num_passes"],
                 weight_optimization=parameters["weight_optimization_kwargs"],
@@ -369,6 +384,7 @@ class ModelConfigForm(QWidget):
         lines = [f"ModelConfigForm ({self.status})"]
         lines += [f"  {k}: {v}" for k, v in self._rows()]
         lines += [f"  error: {m}" for m in self.errors.values()]
+        lines += [f"  note: {n['message']}. Fix: {n['fix']}" for n in self.notes]
         return "\n".join(lines)
 
 

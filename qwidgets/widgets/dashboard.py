@@ -20,6 +20,15 @@ from qwidgets.errors import QwidgetsError
 from qwidgets.widgets.base import QWidget
 from qwidgets.widgets.config_form import ModelConfigForm
 from qwidgets.widgets.grid import InferenceGrid
+from qwidgets.widgets.holdout import (
+    DASHBOARD_QBITS,
+    HELD_OUT,
+    SEED,
+    HoldoutPanel,
+    describe,
+    score,
+    split,
+)
 from qwidgets.widgets.monitor import TrainingMonitor
 
 log = logging.getLogger(__name__)
@@ -32,14 +41,22 @@ class Dashboard(ipywidgets.VBox):
     training live (Cancel stops it on the server), then browse the forecast of the target
     operators next to their actual values.
 
-    ``inference_data``: rows to forecast (default: ``data`` itself).
+    ``held_out`` of the rows (``seed`` picks them) are kept out of training; the forecast
+    and its score (accuracy for class labels, MAE and R² otherwise) are on those rows.
+    ``inference_data``: rows to forecast instead (any frame; scored if it holds the targets).
     """
 
     def __init__(self, data: pd.DataFrame | None = None, client: AsyncQcogClient | None = None,
-                 *, inference_data: pd.DataFrame | None = None, **kwargs: Any) -> None:
+                 *, inference_data: pd.DataFrame | None = None, held_out: float = HELD_OUT,
+                 seed: int = SEED, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(f"Dashboard() got unexpected keyword argument(s) "
-                            f"{', '.join(sorted(kwargs))}; it accepts data, client, inference_data")
+                            f"{', '.join(sorted(kwargs))}; it accepts data, client, "
+                            "inference_data, held_out, seed")
+        self.data = data
+        self.held_out: pd.DataFrame | None = None
+        self.metrics: dict[str, float] = {}
+        self.holdout = HoldoutPanel(self._resplit, held_out, seed)
         self.form = ModelConfigForm(data=data, client=client)
         self.monitor: TrainingMonitor | None = None
         self.grid: InferenceGrid | None = None
@@ -52,8 +69,9 @@ class Dashboard(ipywidgets.VBox):
         self._extra_box = ipywidgets.VBox()
         self._tasks: set[asyncio.Task[None]] = set()
         self.form.on_train(self._on_train)
-        super().__init__(children=[self._status, self.form, self._monitor_box, self._grid_box,
-                                   self._extra_box])
+        super().__init__(children=[self._status, self.holdout, self.form, self._monitor_box,
+                                   self._grid_box, self._extra_box])
+        self._dashboard_defaults()
         self.add_class("qw-dashboard")
 
     # ------------------------------------------------------------ the loop
@@ -97,8 +115,9 @@ class Dashboard(ipywidgets.VBox):
         return self.grid
 
     async def infer(self, client: AsyncQcogClient) -> InferenceGrid:
-        """Forecast the targets on ``inference_data`` and show them beside the actual values."""
-        data = self.inference_data if self.inference_data is not None else self.form.data
+        """Forecast the targets on the held-out rows (or ``inference_data``) and show them
+        beside the actual values, with their score."""
+        data, rows = self._forecast_rows()
         if data is None:
             raise QwidgetsError("no data to forecast: pass inference_data=df or data=df")
         model = self.form.value.get("model", {})
@@ -111,14 +130,84 @@ class Dashboard(ipywidgets.VBox):
             inputs, {"operators_to_forecast": targets, "state_parameters": _STATE})
         self.forecast = forecast
         actual = data[[c for c in data.columns if str(c) in targets]]
+        self.metrics = {}
+        if list(map(str, actual.columns)) == list(map(str, forecast.columns)):
+            classes = client.scaling is not None and bool(client.scaling.classes)
+            for (name, column), other in zip(actual.items(), forecast.columns, strict=True):
+                found = score(column, forecast[other], classes)
+                self.metrics.update(found if len(targets) == 1 else
+                                    {f"{name} {k}": v for k, v in found.items()})
+        self.holdout.show_result(f"On {rows}: " + (describe(self.metrics) or "no actual values"))
         grid = InferenceGrid(forecast, actual=actual if len(actual.columns) else None)
         if self.grid is not None:
             self.grid.close()
         self.grid = grid
         self._grid_box.children = [grid]
-        self._say(f"Forecast of {', '.join(targets)} for {len(forecast):,} rows, beside the "
-                  "actual values.")
+        self._say(f"Forecast of {', '.join(targets)} on {rows}, beside the actual values"
+                  + (f": {describe(self.metrics)}." if self.metrics else "."))
         return grid
+
+    # ------------------------------------------------------------ held-out rows, data notes
+
+    def _dashboard_defaults(self) -> None:
+        """Model size and fixes measured by bench/quality.py (see holdout.DASHBOARD_QBITS);
+        each stays visible and undoable in the form and the panel."""
+        value = dict(self.form.value)
+        model = value.get("model")
+        if isinstance(model, dict) and model.get("model_name", "pauli") == "pauli":
+            value["model"] = {**model, "qbits": DASHBOARD_QBITS}
+            self.form.value = value
+        self.form.standardize = True
+        notes = [n for n in self.form.notes if n["kind"] == "classes"]
+        self.form.classes = notes[0]["columns"] if notes else []
+        ipywidgets.link((self.holdout.standardize, "value"), (self.form, "standardize"))
+        self.holdout.classes.value = bool(self.form.classes)
+        self.holdout.classes.observe(self._on_classes, "value")
+        self.form.observe(self._on_form, ["value", "notes"])
+        self._resplit()
+
+    def _targets(self) -> list[str]:
+        model = self.form.value.get("model") or {}
+        operators = [str(o) for o in model.get("operators") or []]
+        return [str(t) for t in model.get("target_operators") or []] or operators[-1:]
+
+    def _on_classes(self, change: dict[str, Any]) -> None:
+        self.form.classes = self._targets()[:1] if change["new"] else []
+
+    def _on_form(self, change: dict[str, Any]) -> None:
+        self.holdout.show_notes(self.form.notes)
+        if change["name"] == "value":
+            if self.form.classes and self.form.classes != self._targets()[:1]:
+                self.holdout.classes.value = False
+                self.form.classes = []
+            self._resplit()
+
+    def _resplit(self) -> None:
+        """Give the form the training rows only; the rest are forecast after training."""
+        if self.data is None:
+            return
+        targets = self._targets()
+        try:
+            train, held = split(self.data, self.holdout.fraction, int(self.holdout.seed.value),
+                                targets[0] if len(targets) == 1 else None)
+        except QwidgetsError as exc:
+            self._say(str(exc), error=True)
+            return
+        self.held_out = self.data.iloc[held] if len(held) else None
+        if self.form.data is None or not self.form.data.index.equals(self.data.index[train]):
+            self.form.data = self.data.iloc[train]
+        self.holdout.show_size(len(train), len(held))
+        self.holdout.show_notes(self.form.notes)
+
+    def _forecast_rows(self) -> tuple[pd.DataFrame | None, str]:
+        if self.inference_data is not None:
+            return self.inference_data, f"the {len(self.inference_data):,} rows given"
+        if self.held_out is not None:
+            seed = int(self.holdout.seed.value)
+            return self.held_out, (f"{len(self.held_out):,} held-out rows ({self.holdout.fraction:.0%}"
+                                   f", seed {seed}; not trained on)")
+        data = self.form.data
+        return data, "the training rows (none held out: an optimistic score)"
 
     def add(self, *panels: QWidget) -> Dashboard:
         """Join other panels (device queue gauges, a job timeline, a federated panel, a

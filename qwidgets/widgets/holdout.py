@@ -1,0 +1,135 @@
+"""The dashboard's honesty about data: a held-out split it never trains on (size and seed shown
+and settable), the score of the forecast on those rows, and the data notes with their one-click
+fixes (standardize, treat the target as classes).
+
+The split and the scores are plain numpy, so ``bench/quality.py`` compares scikit-learn on the
+very same rows.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets
+import numpy as np
+import pandas as pd
+
+from qwidgets.errors import ValidationError
+from qwidgets.protocol.scaling import DataNote, check_features, class_labels, default_targets
+
+HELD_OUT = 0.3
+SEED = 0
+# The dashboard's model size: 3 qubits (dimension 8) with Pauli weight 2. Measured with
+# bench/quality.py on breast_cancer, wine, iris and diabetes (standardized, 5 passes): 2 qubits
+# stay 5 to 13 points under scikit-learn on breast_cancer and iris; 4 qubits cost 3-10x the time
+# for no steady gain.
+DASHBOARD_QBITS = 3
+
+
+def split(frame: pd.DataFrame, fraction: float = HELD_OUT, seed: int = SEED,
+          target: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training rows and of the held-out rows (``fraction`` of them, at least
+    one when fraction > 0 and at least one row is left to train on). With a class-like
+    ``target`` each class is split alike, so a small class is never all held out."""
+    if not 0 <= fraction < 1:
+        raise ValidationError("held_out", fraction, "must be at least 0 and below 1",
+                              "e.g. 0.3 holds out 30% of the rows")
+    rng = np.random.default_rng(seed)
+    rows = len(frame)
+    labels = None
+    if target is not None and target in map(str, frame.columns):
+        column = frame[next(c for c in frame.columns if str(c) == target)]
+        values = column.to_numpy(dtype=np.float64)
+        labels = values if class_labels(values) is not None else None
+    groups = [np.arange(rows)] if labels is None else \
+        [np.flatnonzero(labels == v) for v in np.unique(labels)]
+    held: list[np.ndarray] = []
+    for group in groups:
+        count = round(fraction * len(group))
+        if fraction > 0 and len(groups) == 1:
+            count = min(max(count, 1), rows - 1)
+        held.append(rng.permutation(group)[:count])
+    out = np.sort(np.concatenate(held)) if held else np.array([], dtype=int)
+    return np.setdiff1d(np.arange(rows), out), out
+
+
+def score(actual: pd.Series, forecast: pd.Series, classes: bool) -> dict[str, float]:
+    """accuracy for class labels; MAE and R² (1 - SSE / SST around the actual mean) otherwise."""
+    a = actual.to_numpy(dtype=np.float64)
+    f = forecast.to_numpy(dtype=np.float64)
+    if classes:
+        return {"accuracy": float(np.mean(a == f))}
+    total = float(np.sum((a - a.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((a - f) ** 2)) / total if total > 0 else float("nan")
+    return {"mae": float(np.mean(np.abs(a - f))), "r2": r2}
+
+
+def describe(metrics: Mapping[str, float]) -> str:
+    names = {"accuracy": "accuracy", "mae": "MAE", "r2": "R²"}
+    return ", ".join(f"{names.get(k, k)} {v:.3g}" for k, v in metrics.items())
+
+
+def data_notes(frame: pd.DataFrame | None, value: Mapping[str, Any], standardize: bool,
+               classes: Sequence[str]) -> list[DataNote]:
+    """The notes on the operators a form's ``value`` trains on (none while they are invalid:
+    the form's errors say why)."""
+    model = value.get("model")
+    if frame is None or not isinstance(model, Mapping):
+        return []
+    operators = [str(o) for o in model.get("operators") or []]
+    labels = {str(c): c for c in frame.columns}
+    if not operators or any(o not in labels for o in operators):
+        return []
+    targets = default_targets(operators, model.get("target_operators") or [])
+    try:
+        return check_features(frame[[labels[o] for o in operators]], targets,
+                              standardize=standardize, classes=classes)
+    except ValidationError:
+        return []
+
+
+class HoldoutPanel(ipywidgets.VBox):
+    """Held-out size and seed, the data notes with their fixes, and the held-out score."""
+
+    def __init__(self, on_change: Callable[[], None], fraction: float = HELD_OUT,
+                 seed: int = SEED) -> None:
+        self.notes = ipywidgets.HTML()
+        self.standardize = ipywidgets.Checkbox(
+            value=True, description="Standardize features", indent=False,
+            tooltip="train on (x - mean) / std; kept with the model, undone on its forecasts")
+        self.classes = ipywidgets.Checkbox(
+            value=False, description="Target is class labels", indent=False,
+            tooltip="round forecasts to the nearest label and score them by accuracy")
+        self.held_out = ipywidgets.BoundedIntText(
+            value=round(100 * fraction), min=0, max=90, step=5, description="Held out %",
+            tooltip="rows kept out of training; the forecast and its score are on these")
+        self.seed = ipywidgets.BoundedIntText(value=seed, min=0, max=2**32 - 1,
+                                              description="Split seed")
+        self.size = ipywidgets.HTML()
+        self.result = ipywidgets.HTML()
+        for control in (self.held_out, self.seed):
+            control.observe(lambda _change: on_change(), "value")
+        super().__init__(children=[
+            self.notes, ipywidgets.HBox([self.standardize, self.classes]),
+            ipywidgets.HBox([self.held_out, self.seed, self.size]), self.result])
+        self.add_class("qw-holdout")
+
+    @property
+    def fraction(self) -> float:
+        return float(self.held_out.value) / 100
+
+    def show_notes(self, notes: Sequence[Mapping[str, Any]]) -> None:
+        """``notes``: DataNote.to_dict()s, as the form holds them."""
+        items = "".join(f"<li><b>{html.escape(str(n['message']))}</b>. Fix: "
+                        f"{html.escape(str(n['fix']))}</li>" for n in notes)
+        self.notes.value = (f"<ul class='qw-data-notes' role='alert'>{items}</ul>"
+                            if items else "")
+
+    def show_size(self, training: int, held_out: int) -> None:
+        self.size.value = (f"<span class='qw-split'>trains on {training:,} rows, "
+                           f"{held_out:,} held out</span>")
+
+    def show_result(self, text: str) -> None:
+        self.result.value = f"<div class='qw-holdout-result'>{html.escape(text)}</div>"
