@@ -132,7 +132,8 @@ def check_shape(header: str, line_breaks: int, limits: DatasetLimits, field: str
     cell limit, from its header line and its number of line breaks alone."""
     if header.count(",") + 1 > limits.max_columns:
         try:
-            columns = len(_header_fields(header))
+            # without a quote every comma separates two columns: counting them is exact
+            columns = len(_header_fields(header)) if '"' in header else header.count(",") + 1
         except csv.Error as exc:
             raise MalformedInputError(f"{field}.blob", header[:80], f"has an unreadable "
                                       f"header line ({exc})", "send df.to_csv()") from None

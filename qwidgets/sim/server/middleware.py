@@ -160,7 +160,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             if aws_shaped(request):
                 body = strict_json.loads(response.body) if isinstance(response.body, bytes) \
                     else {}
-                return aws_error(response.status, str(body.get("message", "")),
+                message = str(body.get("message", ""))
+                if body.get("fix") and "Fix:" not in message:
+                    message += f". Fix: {body['fix']}"
+                return aws_error(response.status, message,
                                  headers={k: v for k, v in response.headers.items()
                                           if k == "Retry-After"})
             return response

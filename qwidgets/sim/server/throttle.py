@@ -1,9 +1,9 @@
 """Backing off a client address that keeps sending wrong tokens.
 
 Tokens are compared in constant time, so guessing learns nothing from the timing, but nothing
-limited the rate (1,266 guesses a second were measured). After ``allowed`` failures within
-``window`` seconds an address is refused with 429 for ``base`` seconds, doubling with each
-further failure up to ``max_block``; while refused, its requests are not even checked, so a
+limited the rate (1,266 guesses a second were measured). Once an address has sent ``allowed``
+wrong tokens within ``window`` seconds it is refused with 429 for ``base`` seconds, doubling
+with each further failure up to ``max_block``; while refused, its requests are not even checked, so a
 guess made then is lost. The count clears once a window passes without a failure. The qcog,
 federated and Braket routes share one throttle per server.
 """
@@ -67,8 +67,9 @@ class AuthThrottle:
             if not record.failures:
                 record.strikes = 0
             record.failures.append(now)
-            if len(record.failures) > self.allowed:
-                record.failures.popleft()
+            if len(record.failures) >= self.allowed:
+                if len(record.failures) > self.allowed:
+                    record.failures.popleft()
                 block = min(self.max_block, self.base * 2.0 ** record.strikes)
                 record.strikes += 1
                 record.blocked_until = now + block
