@@ -17,7 +17,6 @@ import base64
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from urllib.parse import quote_plus, unquote
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from qwidgets.sim.braket.s3_store import (
 from qwidgets.sim.braket.s3_wire import (
     checksum_headers,
     iso,
+    read_xml,
     user_metadata,
     verify_checksums,
     xml,
@@ -245,10 +245,7 @@ async def _list_objects(request: web.Request, ns: str, bucket: str) -> web.Respo
 
 async def _delete_objects(request: web.Request, ns: str, bucket: str) -> web.Response:
     request.app[S3].require_bucket(ns, bucket)
-    try:
-        root = ElementTree.fromstring(await request.read())
-    except ElementTree.ParseError:
-        raise AwsError(400, "MalformedXML", "the Delete document is not XML") from None
+    root = read_xml(await request.read(), "Delete")
     keys = [el.text or "" for el in root.iter() if _local(el.tag) == "Key"]
     if len(keys) > 1000:
         raise AwsError(400, "MalformedXML", "at most 1000 keys per DeleteObjects")
@@ -393,11 +390,7 @@ def _task_result(request: web.Request, ns: str, bucket: str, key: str) -> bytes 
 
 
 def _xml_text(body: bytes, tag: str) -> str | None:
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        raise AwsError(400, "MalformedXML", "The XML you provided was not well-formed") from None
-    for element in root.iter():
+    for element in read_xml(body, "request").iter():
         if _local(element.tag) == tag:
             return (element.text or "").strip()
     return None
