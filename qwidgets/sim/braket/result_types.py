@@ -151,10 +151,11 @@ def exact_value(spec: ResultSpec, state: State, every: Sequence[int],
     if spec.kind in ("expectation", "variance"):
         values = []
         for term in terms(spec, every):
-            rotated = state.copy()
-            for part in term:
-                if part.rotation is not None:
-                    rotated.apply(part.rotation, at(part.qubits))
+            rotations = [part for part in term if part.rotation is not None]
+            rotated = state.copy() if rotations else state
+            for part in rotations:
+                assert part.rotation is not None
+                rotated.apply(part.rotation, at(part.qubits))
             probs = rotated.probabilities(at([q for part in term for q in part.qubits]))
             eigen = reduce(np.kron, [part.eigenvalues for part in term])
             mean = float(probs @ eigen)

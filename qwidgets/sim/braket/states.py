@@ -82,22 +82,18 @@ class DensityMatrix:
     def copy(self) -> DensityMatrix:
         return DensityMatrix(self.n, self.tensor.copy())
 
-    def _conjugated(self, tensor: np.ndarray, matrix: np.ndarray,
-                    positions: Sequence[int]) -> np.ndarray:
-        # K rho K^dagger: K on the row axes, conj(K) on the column axes
-        rows = _apply(tensor, matrix, positions)
-        return _apply(rows, matrix.conj(), [self.n + p for p in positions])
+    def _superoperator(self, superop: np.ndarray, positions: Sequence[int]) -> None:
+        # rho -> sum K rho K^dagger is one 4^k x 4^k matrix, sum K (x) conj(K), on the k row
+        # axes and the k column axes together: one contraction instead of two per operator
+        self.tensor = _apply(self.tensor, superop, [*positions, *(self.n + p for p in positions)])
 
     def apply(self, matrix: np.ndarray, positions: Sequence[int]) -> None:
         if not positions:
             return  # a global phase cancels in rho
-        self.tensor = self._conjugated(self.tensor, matrix, positions)
+        self._superoperator(np.kron(matrix, matrix.conj()), positions)
 
     def apply_kraus(self, operators: Sequence[np.ndarray], positions: Sequence[int]) -> None:
-        total = np.zeros_like(self.tensor)
-        for operator in operators:
-            total += self._conjugated(self.tensor, operator, positions)
-        self.tensor = total
+        self._superoperator(sum(np.kron(k, k.conj()) for k in operators), positions)
 
     def probabilities(self, positions: Sequence[int]) -> np.ndarray:
         size = 2 ** self.n
