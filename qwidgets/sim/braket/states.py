@@ -93,7 +93,7 @@ class DensityMatrix:
         self._superoperator(np.kron(matrix, matrix.conj()), positions)
 
     def apply_kraus(self, operators: Sequence[np.ndarray], positions: Sequence[int]) -> None:
-        self._superoperator(sum(np.kron(k, k.conj()) for k in operators), positions)
+        self._superoperator(np.sum([np.kron(k, k.conj()) for k in operators], axis=0), positions)
 
     def probabilities(self, positions: Sequence[int]) -> np.ndarray:
         size = 2 ** self.n
