@@ -66,15 +66,12 @@ def next_directions(before: np.ndarray | None, found: Solution,
     its move (the state minus the last one, phases aligned), which a smooth drift of the
     weights repeats; for a row the budget left unconverged, LOBPCG's search direction."""
     out = np.zeros_like(found.states)
-    steady = ~found.unconverged
     if before is not None and converged_before is not None:
-        steady &= converged_before
+        steady = ~found.unconverged & converged_before
         after = found.states[steady]
         overlap = dots(before[steady], after)
-        phase = overlap / np.maximum(np.abs(overlap), 1e-300)
+        phase = overlap / np.maximum(np.abs(overlap), 1e-300)  # states are defined up to one
         out[steady] = after - phase[:, None] * before[steady]
-    else:
-        steady[:] = False
     if found.directions is not None:
         out[found.unconverged] = found.directions[found.unconverged]
     return out
