@@ -40,7 +40,8 @@ def test_pick_fix_and_train(lab, page):
     message = form.locator(f"#{message_id}")
     expect(message).to_contain_text("pauli_weight: got 5; must be <= qbits (2)")
     expect(message).to_contain_text("Fix:")
-    expect(form.locator(".qw-cf-status")).to_contain_text("Fix the field marked in red")
+    expect(form.locator(".qw-cf-status")).to_contain_text("Train is off: fix the field marked in red")
+    expect(form.get_by_role("button", name="Train a model with these parameters")).to_be_disabled()
     screenshot(page, "config_form_error")
 
     # the cheap check answers while typing, before anything is sent

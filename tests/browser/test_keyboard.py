@@ -6,11 +6,21 @@ the form in the order it is drawn."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Any
 
+import nbformat
 from playwright.sync_api import expect
 
-from tests.browser.lab import Lab, console_errors, open_and_run, ours, screenshot
+from tests.browser.lab import (
+    KERNEL_IDLE,
+    Lab,
+    console_errors,
+    open_and_run,
+    ours,
+    running_lab,
+    screenshot,
+)
 
 SETUP = """
 import numpy as np, pandas as pd, qwidgets
@@ -131,3 +141,38 @@ def test_train_keeps_focus_and_tab_follows_the_layout(lab: Lab, page: Any) -> No
     expect(train).to_be_enabled()
     expect(train).to_be_focused()
     screenshot(page, "keyboard_train_focus")
+
+
+FORM_ONLY = """
+import pandas as pd
+from qwidgets.widgets import ModelConfigForm
+ModelConfigForm(data=pd.DataFrame({"x": [0.1, 0.2, 0.3], "z": [0.3, 0.1, 0.2]}))
+"""
+
+
+def test_notebook7_keeps_the_keys_with_the_controls(tmp_path: Path, browser: Any) -> None:
+    # Notebook 7 runs the same Lumino command registry with its own shortcut settings. Its own
+    # uncaught errors are not ours (see test_front_ends.py): a page that does not fail on them.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(FORM_ONLY), nbformat.v4.new_code_cell("a = 1")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "keys7.ipynb"
+    nbformat.write(nb, path)
+    with running_lab(tmp_path / "nb7", app="notebook", notebooks=[path]) as nb7:
+        page.goto(f"{nb7.url}/notebooks/{path.name}?token={nb7.token}")
+        page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        form = page.locator(".qw-cf")
+        form.wait_for(timeout=60_000)
+        form.get_by_role("button", name="Train a model with these parameters").focus()
+        before = page.evaluate(NOTEBOOK)
+        page.keyboard.press("d")
+        page.keyboard.press("d")
+        _same_notebook(page, before, '"d d" on Train in Notebook 7')
+        form.locator("select").first.focus()
+        page.keyboard.press("b")
+        _same_notebook(page, before, '"b" on a select in Notebook 7')
+    context.close()
