@@ -131,9 +131,12 @@ class FrameScaling:
         if not standardize:
             return cls(classes=found)
         spread = values.std(axis=0)
+        # Class labels keep their values: measured (bench/quality.py), rounding forecasts of
+        # the raw labels scores better than of standardized ones (wine: 0.94 -> 0.97).
         # A constant column keeps its unit: dividing by 0 would make it NaN.
-        return cls(center={n: float(m) for n, m in zip(names, values.mean(axis=0), strict=True)},
-                   scale={n: float(s) if s > 0 else 1.0 for n, s in zip(names, spread, strict=True)},
+        kept = [i for i, n in enumerate(names) if n not in found]
+        return cls(center={names[i]: float(values[:, i].mean()) for i in kept},
+                   scale={names[i]: float(spread[i]) if spread[i] > 0 else 1.0 for i in kept},
                    classes=found)
 
     @property

@@ -21,6 +21,7 @@ from qwidgets.widgets.base import QWidget
 from qwidgets.widgets.config_form import ModelConfigForm
 from qwidgets.widgets.grid import InferenceGrid
 from qwidgets.widgets.holdout import (
+    DASHBOARD_PAULI_WEIGHT,
     DASHBOARD_QBITS,
     HELD_OUT,
     SEED,
@@ -155,7 +156,8 @@ class Dashboard(ipywidgets.VBox):
         value = dict(self.form.value)
         model = value.get("model")
         if isinstance(model, dict) and model.get("model_name", "pauli") == "pauli":
-            value["model"] = {**model, "qbits": DASHBOARD_QBITS}
+            value["model"] = {**model, "qbits": DASHBOARD_QBITS,
+                              "pauli_weight": DASHBOARD_PAULI_WEIGHT}
             self.form.value = value
         self.form.standardize = True
         notes = [n for n in self.form.notes if n["kind"] == "classes"]
