@@ -258,7 +258,7 @@ def get_object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 def check_version(value: str, field: str = "qcog_version") -> str:
     parts = value.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValidationError(field, value, "must be a version M.N.F of integers",
                               "use e.g. '0.0.123'")
     return value

@@ -17,7 +17,7 @@ WAITING_STATUSES = frozenset({"pending", "processing", "cancelled_pending"})
 def validate_version(version: str) -> str:
     """qcog versions are ``M.N.F`` with integer parts (``0.0.63``)."""
     parts = version.split(".") if isinstance(version, str) else []
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValidationError("version", version, "must be 'M.N.F' with integers",
                               "e.g. '0.0.63'")
     return version

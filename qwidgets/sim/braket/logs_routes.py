@@ -82,7 +82,8 @@ def _describe_log_streams(jobs: JobStore, ns: str, body: dict[str, Any]) -> dict
                        "Cannot order by LastEventTime with a logStreamNamePrefix.")
     limit = _int(body, "limit", 50, 1, 50) or 50
     token = body.get("nextToken", "0")
-    if not isinstance(token, str) or not token.isdigit():
+    # isdigit alone accepts "²", which int() refuses
+    if not isinstance(token, str) or not (token.isascii() and token.isdigit()) or len(token) > 18:
         raise AwsError(400, "InvalidParameterException",
                        f"The specified nextToken is invalid: {token!r}")
     start = int(token)
@@ -150,7 +151,7 @@ def _get_log_events(jobs: JobStore, ns: str, body: dict[str, Any]) -> dict[str, 
 
 def _token(token: Any) -> tuple[str, int]:
     if isinstance(token, str) and len(token) > 2 and token[0] in "fb" and token[1] == "/" \
-            and token[2:].isdigit():
+            and token[2:].isascii() and token[2:].isdigit() and len(token) <= 20:
         return token[0], int(token[2:])
     raise AwsError(400, "InvalidParameterException",
                    f"The specified nextToken is invalid: {token!r}")

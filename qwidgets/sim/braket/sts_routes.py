@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from qwidgets.protocol import strict_json
 from qwidgets.sim.braket import ecr_routes, logs_routes
 from qwidgets.sim.braket.auth import CALLER, Caller, account_id, braket_namespace
 from qwidgets.sim.braket.aws_wire import QUERY_XMLNS, AwsError, auth_error, error, signed_service
@@ -64,9 +65,10 @@ async def _json_target(request: web.Request, ns: str, target: str) -> web.Respon
                        f"{target} is not served by this simulator (it serves CloudWatch Logs' "
                        "DescribeLogStreams and GetLogEvents, and ECR's BatchGetImage)")
     try:
-        body = json.loads(await request.read() or b"{}")
-    except json.JSONDecodeError:
-        raise AwsError(400, "SerializationException", "the body is not JSON") from None
+        # strict: not UTF-8, too deep, 5,000 digits or a lone surrogate is the caller's error
+        body = strict_json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        raise AwsError(400, "SerializationException", f"the body is not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise AwsError(400, "SerializationException", "the body must be a JSON object")
     if f"{service}." == ecr_routes.TARGET_PREFIX:
