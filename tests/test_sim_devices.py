@@ -269,6 +269,10 @@ def test_counts_are_sampled_reproducibly_in_bit_order() -> None:
     ("OPENQASM 3.0;\nqubit[2] q;\ncnot q[0];", ["acts on 2 qubit(s), got 1"]),
     ("OPENQASM 2.0;\nqreg q[1];", ["OpenQASM 3"]),
     ("OPENQASM 3.0;", ["declares no qubits"]),
+    ("OPENQASM 3.0;\nqubit[" + "9" * 5000 + "] q;", ["line 2", "larger than any device"]),
+    ("OPENQASM 3.0;\nqubit q;\nrx(" + "+".join(["1"] * 20_000) + ") q;", ["too long"]),
+    ("OPENQASM 3.0;\nqubit q;\nrx(" + "(" * 400 + "1" + ")" * 400 + ") q;", ["line 3"]),
+    ("OPENQASM 3.0;\nqubit q;\n#pragma braket unitary(" + "[" * 5000 + ") q", ["line 3"]),
 ])
 def test_bad_programs_are_refused_naming_the_line(source: str, words: list[str]) -> None:
     with pytest.raises(ValidationError) as caught:

@@ -27,6 +27,9 @@ MAX_QUBITS = 22  # 4 Mi amplitudes, 64 MiB: the largest state this server simula
 
 MAX_SHOTS = 100_000
 
+MAX_DECLARED = 10_000  # qubits or bits a program may declare: more than any device has
+MAX_EXPRESSION = 2_000  # characters of one parameter expression
+
 GATE_NAMES = tuple(sorted({*GATES, *ALIASES}))
 
 _REGISTER = re.compile(r"^(qubit|bit)(?:\s*\[\s*(\d+)\s*\])?\s+([A-Za-z_]\w*)$")
@@ -44,6 +47,14 @@ _CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": math.tau, "τ": math.tau, "eu
 
 def _fail(line_no: int, text: str, problem: str, fix: str) -> ValidationError:
     return ValidationError(f"action.source line {line_no}", text, problem, fix)
+
+
+def _count(text: str, line_no: int, stmt: str) -> int:
+    """A register size or an index, refused before Python converts a 5000-digit number."""
+    if len(text) > len(str(MAX_DECLARED)):
+        raise _fail(line_no, stmt, f"{text[:12]}... is larger than any device",
+                    f"use at most {MAX_DECLARED} qubits or bits")
+    return int(text)
 
 
 def _statements(source: str) -> list[tuple[int, str]]:
@@ -101,18 +112,20 @@ class _Parser:
             if self.qregs:
                 raise _fail(line_no, stmt, "mixes physical qubits with declared registers",
                             "use either $n or a qubit register throughout")
-            index = int(match.group(1))
+            index = _count(match.group(1), line_no, stmt)
+            if index >= MAX_DECLARED:
+                raise _fail(line_no, stmt, f"physical qubit ${index} is beyond any device",
+                            f"use qubits below ${MAX_DECLARED}")
             self.physical.add(index)
             return [index]
         name, index_text = match.group(2), match.group(3)
         if name not in self.qregs:
             raise _fail(line_no, stmt, f"qubit {name!r} is not declared",
-                        f"declare it first: qubit[{(int(index_text) + 1) if index_text else 1}] "
-                        f"{name};")
+                        f"declare it first: qubit[n] {name};")
         offset, size = self.qregs[name]
         if index_text is None:
             return list(range(offset, offset + size))
-        index = int(index_text)
+        index = _count(index_text, line_no, stmt)
         if index >= size:
             raise _fail(line_no, stmt, f"index {index} is outside {name}[{size}]",
                         f"use an index from 0 to {size - 1}")
@@ -126,7 +139,7 @@ class _Parser:
         offset, size = self.cregs[match.group(2)]
         if match.group(3) is None:
             return list(range(offset, offset + size))
-        index = int(match.group(3))
+        index = _count(match.group(3), line_no, stmt)
         if index >= size:
             raise _fail(line_no, stmt, f"index {index} is outside {match.group(2)}[{size}]",
                         f"use an index from 0 to {size - 1}")
@@ -231,14 +244,18 @@ class _Parser:
             return False
         if reg:
             kind, size_text, name = reg.group(1), reg.group(2), reg.group(3)
-            size = int(size_text) if size_text is not None else 1
+            size = _count(size_text, line_no, stmt) if size_text is not None else 1
             quantum = kind == "qubit"
         else:
             assert old is not None
-            quantum, name, size = old.group(1) == "qreg", old.group(2), int(old.group(3))
+            quantum, name = old.group(1) == "qreg", old.group(2)
+            size = _count(old.group(3), line_no, stmt)
         if size < 1:
             raise _fail(line_no, stmt, "a register needs at least one element",
                         "declare a size of 1 or more")
+        if size + (self.n_qubits if quantum else self.n_bits) > MAX_DECLARED:
+            raise _fail(line_no, stmt, f"declares more than {MAX_DECLARED} "
+                        f"{'qubits' if quantum else 'bits'} in all", "declare fewer")
         if name in self.qregs or name in self.cregs:
             raise _fail(line_no, stmt, f"{name!r} is declared twice", "rename one of them")
         if quantum:
@@ -369,10 +386,14 @@ def _angle(text: str, line_no: int, stmt: str, names: Mapping[str, float]) -> fl
     """A numeric expression: numbers, pi (π, tau, euler), the program's inputs,
     + - * / ** and parentheses only."""
     cleaned = text.replace("π", "pi").replace("τ", "tau").replace("ℇ", "euler")
+    if len(cleaned) > MAX_EXPRESSION:
+        raise _fail(line_no, stmt, f"a parameter of {len(cleaned)} characters is too long",
+                    f"write it in at most {MAX_EXPRESSION} characters")
     try:
         tree = ast.parse(cleaned.strip(), mode="eval")
         value = _evaluate(tree.body, names)
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as exc:
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError,
+            RecursionError, MemoryError) as exc:
         raise _fail(line_no, stmt, f"parameter {text.strip()!r} is not a number expression "
                     f"({exc})", "use numbers, pi, declared inputs, + - * / and parentheses"
                     ) from None
