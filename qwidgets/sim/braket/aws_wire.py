@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from qwidgets.sim.braket.wire import BraketError
-from qwidgets.sim.server.middleware import ApiError
+from qwidgets.sim.server.middleware import ApiError, log_unexpected
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 QUERY_XMLNS = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/",
@@ -119,15 +119,16 @@ async def unserved_aws_routes(request: web.Request, handler: Handler) -> web.Str
         status = exc.status if isinstance(exc, ApiError) else 413
         if status != 413:
             return error(service, AwsError(status, "ValidationException", str(exc)), head=head)
-        detail = exc.text if isinstance(exc, web.HTTPException) else str(exc)
+        detail = exc.text if isinstance(exc, web.HTTPException) else \
+            f"{exc}. Fix: {exc.fix}" if exc.fix else str(exc)
         code = "EntityTooLarge" if service == "s3" else "RequestEntityTooLargeException"
         return error(service, AwsError(400 if service == "s3" else 413, code,
                                        f"the request body is larger than this server accepts "
                                        f"({detail})"), head=head)
     except web.HTTPException:
         raise
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+    except Exception as exc:
+        log_unexpected(log, request, exc)  # a repeat of the same bug logs one line
         code = "InternalError" if service == "s3" else "InternalFailure"
         return error(service, AwsError(500, code, "internal error in the simulator; it is "
                                        "logged on the server"), head=head)

@@ -143,6 +143,17 @@ class _Tracebacks:
 _TRACEBACKS = _Tracebacks()
 
 
+def log_unexpected(logger: logging.Logger, request: web.Request, exc: BaseException) -> None:
+    """Log an error no handler expected: its traceback the first time this failure (type and
+    place) is seen, one line each time after."""
+    if _TRACEBACKS.first(exc):
+        logger.error("unexpected error on %s %s", request.method, request.path,
+                     exc_info=(type(exc), exc, exc.__traceback__))
+    else:
+        logger.error("unexpected error on %s %s: %s (traceback logged before)",
+                     request.method, request.path, type(exc).__name__)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -169,11 +180,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return response
         if isinstance(exc, web.HTTPException):
             raise  # redirects and other non-error answers
-        if _TRACEBACKS.first(exc):
-            log.exception("unexpected error on %s %s", request.method, request.path)
-        else:
-            log.error("unexpected error on %s %s: %s (traceback logged before)",
-                      request.method, request.path, type(exc).__name__)
+        log_unexpected(log, request, exc)
         message = (f"internal error in the simulator ({type(exc).__name__}); it is logged "
                    "on the server")
         if aws_shaped(request):
