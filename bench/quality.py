@@ -82,7 +82,8 @@ async def one_run(client: AsyncQcogClient, name: str, seed: int) -> dict[str, An
         await dash.wait()
         seconds = time.perf_counter() - start
         train, test = dash.form.data, dash.held_out
-        assert train is not None and test is not None and dash.metrics, dash._status.value
+        if train is None or test is None or not dash.metrics:
+            raise RuntimeError(f"{name}, seed {seed}: no held-out score ({dash._status.value})")
         classes = SETS[name]
         return {"defaults": dash.metrics["accuracy" if classes else "r2"],
                 "sklearn": sklearn_scores(train, test, classes),

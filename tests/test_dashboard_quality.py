@@ -22,15 +22,18 @@ async def test_raw_wine_with_the_defaults_gives_a_good_held_out_forecast(server,
     dash = Dashboard(wine, client)
     try:
         # the notes are shown with their fixes, and the fixes are on by default
-        assert dash.form.standardize and dash.holdout.standardize.value
-        assert dash.form.classes == ["target"] and dash.holdout.classes.value
+        assert dash.form.standardize
+        assert dash.holdout.standardize.value
+        assert dash.form.classes == ["target"]
+        assert dash.holdout.classes.value
         assert dash.form.notes == []  # both fixed; untick one and its note comes back
         dash.holdout.standardize.value = False
         assert [n["kind"] for n in dash.form.notes] == ["scales"]
         assert "proline" in dash.holdout.notes.value
         dash.holdout.standardize.value = True
 
-        assert dash.held_out is not None and dash.form.data is not None
+        assert dash.held_out is not None
+        assert dash.form.data is not None
         assert len(dash.held_out) + len(dash.form.data) == len(wine)
         assert len(dash.held_out) == pytest.approx(0.3 * len(wine), abs=2)
         assert not set(dash.held_out.index) & set(dash.form.data.index)
@@ -38,11 +41,13 @@ async def test_raw_wine_with_the_defaults_gives_a_good_held_out_forecast(server,
 
         await dash.form.train()
         grid = await dash.wait()
-        assert grid is not None and dash.forecast is not None
+        assert grid is not None
+        assert dash.forecast is not None
         assert list(dash.forecast.index) == list(dash.held_out.index)
         assert set(dash.forecast["target"]) <= {0.0, 1.0, 2.0}
         assert dash.metrics["accuracy"] > 0.9
-        assert "held-out rows" in dash._status.value and "accuracy" in dash._status.value
+        assert "held-out rows" in dash._status.value
+        assert "accuracy" in dash._status.value
         assert "accuracy" in dash.holdout.result.value
     finally:
         dash.close()
@@ -56,7 +61,9 @@ async def test_held_out_size_and_seed_are_settable(wine) -> None:
     dash.holdout.seed.value = 8
     assert list(dash.held_out.index) != first  # type: ignore[union-attr]
     dash.holdout.held_out.value = 0
-    assert dash.held_out is None and len(dash.form.data) == len(wine)  # type: ignore[arg-type]
+    assert dash.held_out is None
+    assert dash.form.data is not None
+    assert len(dash.form.data) == len(wine)
     dash.close()
 
 
@@ -82,7 +89,8 @@ async def test_any_frame_can_still_be_forecast_from_code(server, wine) -> None:
     try:
         await dash.form.train()
         await dash.wait()
-        assert dash.forecast is not None and list(dash.forecast.index) == list(rows.index)
+        assert dash.forecast is not None
+        assert list(dash.forecast.index) == list(rows.index)
         assert "the 10 rows given" in dash._status.value
     finally:
         dash.close()

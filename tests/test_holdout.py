@@ -13,7 +13,8 @@ from qwidgets.widgets.holdout import describe, score, split
 def test_the_split_is_a_partition_fixed_by_its_seed() -> None:
     frame = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100.0) ** 0.5})
     train, held = split(frame, 0.3, seed=1)
-    assert len(held) == 30 and len(train) == 70
+    assert len(held) == 30
+    assert len(train) == 70
     assert sorted([*train, *held]) == list(range(100))
     assert list(split(frame, 0.3, seed=1)[1]) == list(held)
     assert list(split(frame, 0.3, seed=2)[1]) != list(held)
@@ -23,13 +24,15 @@ def test_a_class_target_is_split_alike_in_every_class() -> None:
     labels = np.array([0] * 90 + [1] * 10, dtype=float)
     frame = pd.DataFrame({"x": np.arange(100.0), "label": labels})
     _, held = split(frame, 0.3, seed=0, target="label")
-    assert (labels[held] == 1).sum() == 3 and (labels[held] == 0).sum() == 27
+    assert (labels[held] == 1).sum() == 3
+    assert (labels[held] == 0).sum() == 27
 
 
 def test_tiny_frames_and_bad_sizes() -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0]})
     train, held = split(frame, 0.1)
-    assert len(train) == 1 and len(held) == 1  # something held out, something to train on
+    assert len(train) == 1
+    assert len(held) == 1
     assert len(split(frame, 0.0)[1]) == 0
     with pytest.raises(ValidationError, match="held_out"):
         split(frame, 1.0)
