@@ -30,7 +30,12 @@ async def test_raw_wine_with_the_defaults_gives_a_good_held_out_forecast(server,
         dash.holdout.standardize.value = False
         assert [n["kind"] for n in dash.form.notes] == ["scales"]
         assert "proline" in dash.holdout.notes.value
+        assert "proline" in dash.form.static_text()
+        assert "await client.data(df, classes=['target'])" in dash.form.code()
         dash.holdout.standardize.value = True
+        # the code says how the data is sent, as Train sends it
+        assert "await client.data(df, standardize=True, classes=['target'])" in dash.form.code()
+        assert "standardize=True" in dash.form._code
 
         assert dash.held_out is not None
         assert dash.form.data is not None

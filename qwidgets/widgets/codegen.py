@@ -70,10 +70,12 @@ def connect_line(base_url: str | None) -> str:
 
 
 def training_code(parameters: Mapping[str, Any], *, base_url: str | None = None,
-                  frame_name: str = "df", selection: Sequence[Any] | None = None) -> str:
+                  frame_name: str = "df", selection: Sequence[Any] | None = None,
+                  data_options: Mapping[str, Any] | None = None) -> str:
     """Runnable code (top-level ``await``, as in a notebook cell) that trains what
     ``parameters`` (normalised training parameters) describe on the frame ``frame_name``;
-    ``selection``: the frame's column labels to keep, None for the whole frame."""
+    ``selection``: the frame's column labels to keep, None for the whole frame;
+    ``data_options``: keyword arguments of ``client.data`` (standardize, classes)."""
     family, model_kwargs = client_model_call(parameters["model"])
     weights = _parameter_object(WEIGHT_OPTIMIZATION, parameters["weight_optimization_kwargs"])
     states = _parameter_object(STATE, parameters["state_kwargs"])
@@ -85,7 +87,7 @@ def training_code(parameters: Mapping[str, Any], *, base_url: str | None = None,
         "",
         connect_line(base_url),
         _call(f"client.{family}", shown),
-        f"await client.data({frame})",
+        f"await client.data({', '.join([frame, *_keywords(data_options or {})])})",
         _call("await client.train", {
             "batch_size": parameters["batch_size"], "num_passes": parameters["num_passes"]},
             {"weight_optimization": weights[1], "get_states_extra": states[1]}),
@@ -93,6 +95,10 @@ def training_code(parameters: Mapping[str, Any], *, base_url: str | None = None,
         "# await client.wait_for_training()  # returns when the training has ended",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _keywords(options: Mapping[str, Any]) -> list[str]:
+    return [f"{k}={v!r}" for k, v in options.items() if v]
 
 
 def _parameter_object(choice: Choice, payload: Mapping[str, Any]) -> tuple[str, str]:

@@ -137,6 +137,8 @@ class ModelConfigForm(QWidget):
     def _update_notes(self, _change: Any = None) -> None:
         notes = data_notes(self._data, self.value, self.standardize, self.classes)
         self.notes = [n.to_dict() for n in notes]
+        if _change is not None and _change["name"] != "value" and not self.errors:
+            self._code = self._code_for(self.check())  # the code says how the data is sent
 
     def _set_data(self, frame: pd.DataFrame | None) -> None:
         if frame is not None and not isinstance(frame, pd.DataFrame):
@@ -244,7 +246,8 @@ class ModelConfigForm(QWidget):
         known = self._data is not None and all(o in self._labels for o in operators)
         selection = self._selection(operators) if known else None
         return training_code(normalized, base_url=base_url, frame_name=frame_name,
-                             selection=selection)
+                             selection=selection, data_options={
+                                 "standardize": self.standardize, "classes": self.classes})
 
     # ------------------------------------------------------------ training
 
@@ -376,6 +379,7 @@ class ModelConfigForm(QWidget):
         body = "".join(f"<tr><th style='text-align:left;font-family:monospace'>{esc(k)}</th>"
                        f"<td>{esc(v)}</td></tr>" for k, v in self._rows())
         problems = "".join(f"<li>{esc(m)}</li>" for m in self.errors.values())
+        problems += "".join(f"<li>{esc(n['message'])}. Fix: {esc(n['fix'])}</li>" for n in self.notes)
         errors = f"<ul style='color:#d32f2f'>{problems}</ul>" if problems else ""
         return (f"<div class='qw-static qw-config-form'><table><caption style='text-align:left'>"
                 f"ModelConfigForm ({esc(self.status)})</caption>{body}</table>{errors}</div>")
