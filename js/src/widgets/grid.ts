@@ -269,6 +269,28 @@ function render({ model, el }: RenderProps<GridTraits>): () => void {
     noKernel = true;
     setSource(true);
     showStatus("");
+    probeKernel();
+  }
+
+  // A kernel that was only busy (a long cell) answers later: then its rows come back.
+  function probeKernel(): void {
+    const probe = new KernelSource(model);
+    const again = () => {
+      if (disposed || !noKernel) {
+        probe.dispose();
+        return;
+      }
+      probe.window(0, 1, state).then(() => {
+        probe.dispose();
+        if (disposed || !noKernel) return;
+        noKernel = false;
+        kernelAnswered = true;
+        setSource(true);
+      }).catch(() => {
+        if (!disposed) kernelTimer = setTimeout(again, NO_KERNEL_MS);
+      });
+    };
+    again();
   }
 
   function askSummaries(): void {
