@@ -79,7 +79,12 @@ def wait_for_index(page: Any, nth: int, label: str, timeout: int = 30_000) -> No
 
 def test_grid_sorts_filters_exports_and_reaches_the_last_row(lab: Lab, page: Any, tmp_path: Any) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     url = lab.notebook("grid.ipynb", [SETUP, BIG])
     open_and_run(page, url)
     grid = page.locator(".qw-grid").first
