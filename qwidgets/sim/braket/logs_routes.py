@@ -151,7 +151,7 @@ def _get_log_events(jobs: JobStore, ns: str, body: dict[str, Any]) -> dict[str, 
 
 def _token(token: Any) -> tuple[str, int]:
     if isinstance(token, str) and len(token) > 2 and token[0] in "fb" and token[1] == "/" \
-            and token[2:].isascii() and token[2:].isdigit() and len(token) <= 20:
+            and token[2:].isascii() and token[2:].isdigit() and len(token) <= 2 + _TOKEN_DIGITS:
         return token[0], int(token[2:])
     raise AwsError(400, "InvalidParameterException",
                    f"The specified nextToken is invalid: {token!r}")
