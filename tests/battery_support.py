@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from qwidgets.protocol.sigv4 import access_key_id, sign_request
 
 TIMEOUT_S = 60.0  # a ceiling for "answered at all", never a measure of speed
@@ -290,3 +292,16 @@ def report() -> str:
     with _counts_lock:
         return ", ".join(f"{family} {COUNTS[family]}" for family in FAMILIES) + \
             f" (total {sum(COUNTS.values())})"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def battery_report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Import into a battery module: once it ends, the tally so far (the last module's line
+    is the session's total)."""
+    yield
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
+            reporter.write_line(f"\nhardening battery, after {request.module.__name__}: "
+                                f"{report()}")

@@ -23,6 +23,7 @@ from tests.battery_support import (
     TIMEOUT_S,
     Wire,
     assert_refused,
+    battery_report,  # noqa: F401
     count,
     dumps,
     multipart,

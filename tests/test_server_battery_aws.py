@@ -13,10 +13,17 @@ from hypothesis import strategies as st
 
 from qwidgets.sim import SimServer, start
 from qwidgets.sim.server.limits import ServerLimits
-from tests.battery_support import HOSTILE, Wire, count, dumps, tapped
+from tests.battery_support import (
+    HOSTILE,
+    Wire,
+    battery_report,  # noqa: F401
+    count,
+    dumps,
+    tapped,
+)
 
 TOKEN = "aws-battery-token-e4f1"
-SETTINGS = settings(max_examples=60, deadline=None, database=None,
+SETTINGS = settings(max_examples=100, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 TARGETS = ("Logs_20140328.GetLogEvents", "Logs_20140328.DescribeLogStreams",
            "AmazonEC2ContainerRegistry_V20150921.BatchGetImage")

@@ -15,7 +15,10 @@ from qwidgets.client import ApiError, AsyncQcogClient
 from qwidgets.client.qcog.status import TrainingTimeoutError, describe_progress
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer
-from tests.battery_support import count
+from tests.battery_support import (
+    battery_report,  # noqa: F401
+    count,
+)
 from tests.client_support import client_for
 from tests.server_support import linear_frame
 

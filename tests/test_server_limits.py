@@ -24,6 +24,7 @@ from tests.battery_support import (
     TIMEOUT_S,
     Wire,
     b64_csv,
+    battery_report,  # noqa: F401
     count,
     dumps,
     multipart,

@@ -19,7 +19,14 @@ from qwidgets.sim import SimServer
 from qwidgets.sim.server import logs
 from qwidgets.sim.server.app import make_app
 from qwidgets.sim.server.store import DB_NAME
-from tests.battery_support import TIMEOUT_S, Wire, count, read_reply, tapped
+from tests.battery_support import (
+    TIMEOUT_S,
+    Wire,
+    battery_report,  # noqa: F401
+    count,
+    read_reply,
+    tapped,
+)
 from tests.fixtures import StartSim
 
 TOKEN = "logs-battery-secret-token-4c2b"
