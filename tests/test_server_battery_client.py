@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from qwidgets.client import ApiError, AsyncQcogClient
-from qwidgets.client.qcog.status import TrainingTimeoutError, describe_progress
+from qwidgets.client import ApiError, AsyncQcogClient, TrainingTimeoutError
+from qwidgets.client.qcog.status import describe_progress
 from qwidgets.errors import ValidationError
 from qwidgets.sim import SimServer
 from tests.battery_support import (

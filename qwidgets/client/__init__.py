@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ServiceUnavailableError,
         TrainingCancelledError,
         TrainingFailedError,
+        TrainingTimeoutError,
         UsageError,
     )
     from qwidgets.client.federated.models import AsyncFederatedClient
@@ -101,6 +102,7 @@ __all__ = [
     "TrainingCancelledError",
     "TrainingFailedError",
     "TrainingPipeline",
+    "TrainingTimeoutError",
     "UsageError",
     "WebClient",
     "parse_count",

@@ -18,6 +18,7 @@ __all__ = [
     "ServiceUnavailableError",
     "TrainingCancelledError",
     "TrainingFailedError",
+    "TrainingTimeoutError",
     "UsageError",
     "ValidationError",
 ]
@@ -84,6 +85,20 @@ class TrainingCancelledError(TrainingCancelled):
     def __init__(self, model_guid: str) -> None:
         self.model_guid = model_guid
         super().__init__(f"training of model {model_guid} was cancelled")
+
+
+class TrainingTimeoutError(QwidgetsError, TimeoutError):
+    """``wait_for_training(timeout=...)`` gave up: the training is still running (it goes on;
+    wait again, or cancel it). ``progress`` is where it had got to."""
+
+    def __init__(self, model_guid: str, timeout: float, progress: dict[str, Any],
+                 described: str) -> None:
+        self.model_guid = model_guid
+        self.timeout = timeout
+        self.progress = progress
+        super().__init__(f"training of model {model_guid} is still {progress.get('status')!r} "
+                         f"after {timeout:g} s: {described}; call wait_for_training() again to "
+                         "keep waiting, or cancel()")
 
 
 class ServiceUnavailableError(QwidgetsError, ConnectionError):

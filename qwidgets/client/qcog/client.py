@@ -39,8 +39,8 @@ from qwidgets.client.qcog.parameters import (
 )
 from qwidgets.client.qcog.status import (
     WAITING_STATUSES,
-    TrainingTimeoutError,
     progress_view,
+    timed_out,
     validate_version,
 )
 from qwidgets.client.retry import RetryPolicy
@@ -387,8 +387,7 @@ class AsyncQcogClient:
         while (status := await self.status()) in WAITING_STATUSES:
             if deadline is not None and loop.time() >= deadline:
                 assert timeout is not None
-                raise TrainingTimeoutError(self._model_guid_or_raise(), timeout,
-                                           progress_view(self._trained_model or {}))
+                raise timed_out(self._model_guid_or_raise(), timeout, self._trained_model or {})
             wait = interval if deadline is None else min(interval, deadline - loop.time())
             await asyncio.sleep(max(wait, 0.0))
             interval = min(max(poll_time, 0.01), interval * 1.5)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from qwidgets.client.errors import ValidationError
-from qwidgets.errors import QwidgetsError
+from qwidgets.client.errors import TrainingTimeoutError, ValidationError
+
+__all__ = ["TrainingTimeoutError", "describe_progress", "progress_view", "validate_version"]
 
 STATUSES = ("pending", "processing", "failed", "completed", "cancelled", "cancelled_pending",
             "unknown")
@@ -48,19 +49,6 @@ def progress_view(model: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class TrainingTimeoutError(QwidgetsError, TimeoutError):
-    """``wait_for_training(timeout=...)`` gave up: the training is still running (it goes on;
-    wait again, or cancel it). ``progress`` is where it had got to."""
-
-    def __init__(self, model_guid: str, timeout: float, progress: dict[str, Any]) -> None:
-        self.model_guid = model_guid
-        self.timeout = timeout
-        self.progress = progress
-        super().__init__(f"training of model {model_guid} is still {progress.get('status')!r} "
-                         f"after {timeout:g} s: {describe_progress(progress)}; call "
-                         "wait_for_training() again to keep waiting, or cancel()")
-
-
 def describe_progress(progress: dict[str, Any]) -> str:
     """How far a training got, in words: passes, batches, percentage, last loss."""
     parts = [f"{progress.get('training_completion') or 0}% done"]
@@ -72,3 +60,9 @@ def describe_progress(progress: dict[str, Any]) -> str:
     if progress.get("loss") is not None:
         parts.append(f"last loss {progress['loss']:.4g}")
     return ", ".join(parts)
+
+
+def timed_out(model_guid: str, timeout: float, model: dict[str, Any]) -> TrainingTimeoutError:
+    """The error of a wait that gave up, with how far the training got."""
+    progress = progress_view(model)
+    return TrainingTimeoutError(model_guid, timeout, progress, describe_progress(progress))
