@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qwidgets.protocol.sigv4 import access_key_id
 from qwidgets.sim import SimServer
+from tests.braket_sdk_support import aws_environment
 
 pytestmark = pytest.mark.peer
 
@@ -26,16 +26,7 @@ EMBER = "arn:aws:braket:us-east-1::device/qpu/qwidgets/Ember-5"
 
 @pytest.fixture
 def aws(server: SimServer, monkeypatch: pytest.MonkeyPatch) -> SimServer:
-    for name, value in {
-        "AWS_ENDPOINT_URL": server.url, "AWS_ENDPOINT_URL_S3": f"{server.url}/s3",
-        "AWS_ACCESS_KEY_ID": access_key_id(server.token),
-        "AWS_SECRET_ACCESS_KEY": server.token, "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    aws_environment(server, monkeypatch)
     return server
 
 
