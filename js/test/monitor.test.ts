@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { extent, logTicks, niceStep, niceTicks, scale, tickLabel } from "../src/monitor/scale";
 import { float32s, minmaxColumns, nearestIndex } from "../src/monitor/series";
-import { etaText, percent, pointsText, positionText } from "../src/monitor/view";
+import { etaText, percent, pointsText, positionText, warningText } from "../src/monitor/view";
 
 test("scale maps the domain onto the range and back", () => {
   const s = scale([0, 10], [50, 250]);
@@ -122,4 +122,11 @@ test("status lines", () => {
   assert.equal(pointsText(20, 20), "20 values");
   assert.equal(pointsText(1, 1), "1 value");
   assert.equal(pointsText(0, 0), "");
+});
+
+test("the solver warning line is text, and hidden when there is none", () => {
+  assert.equal(warningText("LOBPCG_FAST stopped at 12% of rows"), "Warning: LOBPCG_FAST stopped at 12% of rows");
+  assert.equal(warningText(""), "");
+  assert.equal(warningText("  "), "");
+  assert.equal(warningText(null), "");
 });

@@ -44,7 +44,7 @@ SYNCED_EVENTS = 50
 # What ``update()`` accepts: the progress fields a caller feeding the monitor may set.
 UPDATABLE = ("status", "training_completion", "current_batch_completion", "pass_index",
              "batch_index", "num_passes", "num_batches", "loss", "failure_reason", "error",
-             "model_guid")
+             "model_guid", "state_warning")
 
 
 class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
@@ -67,6 +67,8 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
     loss = Float(None, allow_none=True, help="Latest loss").tag(sync=True)
     eta_seconds = Float(None, allow_none=True, help="Estimated seconds left").tag(sync=True)
     failure_reason = Unicode("", help="Why the server failed the training").tag(sync=True)
+    state_warning = Unicode("", help="The server's word that some states did not converge: "
+                            "their share and the fix; empty when all did").tag(sync=True)
     events = List(Dict(), help=f"The last {SYNCED_EVENTS} log events").tag(sync=True)
 
     _batch_x = Bytes(b"", help="float32 LE positions of the decimated per-batch loss").tag(sync=True)
@@ -156,6 +158,9 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
         if "status" in fields and fields["status"] != self._staged("status"):
             self.log_event(f"status: {fields['status']}",
                            "error" if fields["status"] == "failed" else "info")
+        if fields.get("state_warning") and not self._staged("state_warning"):
+            # Logged as it appears, not per batch: the counts in its text change every poll.
+            self.log_event(f"warning: {fields['state_warning']}", "warning")
         if "training_completion" in fields:
             self._pending["eta_seconds"] = self._eta.update(float(fields["training_completion"]),
                                                            self._clock())
@@ -176,6 +181,7 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
     def _apply(self, progress: dict[str, Any], matrix: Any) -> bool:
         """Take in one poll's answer; True if anything changed."""
         fields = progress_fields(progress)
+        fields["state_warning"] = str(progress.get("state_warning") or "")
         final = fields["status"] in FINAL_STATUSES
         added = self.history.sync_matrix(matrix, fields["num_batches"], final)
         if added:
@@ -311,7 +317,7 @@ class TrainingMonitor(PollingPanel["AsyncQcogClient"]):
 
     def _state(self) -> dict[str, Any]:
         names = ("title", "status", "training_completion", "loss", "model_guid",
-                 "failure_reason", "error")
+                 "failure_reason", "error", "state_warning")
         return {n: self._pending.get(n, getattr(self, n)) for n in names}
 
     def _request(self) -> None:

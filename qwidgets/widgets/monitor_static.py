@@ -55,6 +55,10 @@ def monitor_html(state: Mapping[str, Any], values: npt.ArrayLike,
     for key in ("failure_reason", "error"):
         if state.get(key):
             rows.append(f"<div style='color:#d32f2f'>{escape(state[key])}</div>")
+    if state.get("state_warning"):
+        # The page's own text colour (readable on light and dark); the border marks it a warning.
+        rows.append("<div class='qw-warning' role='status' style='border-left:3px solid #bf360c;"
+                    f"padding-left:6px'>Warning: {escape(state['state_warning'])}</div>")
     spark = sparkline_svg(values)
     if spark:
         rows.append(f"<div>{spark}</div>")
@@ -71,6 +75,8 @@ def monitor_text(state: Mapping[str, Any]) -> str:
     status = state.get("status") or "idle"
     loss = state.get("loss")
     tail = f", loss {_num(loss)}" if isinstance(loss, (int, float)) else ""
+    if state.get("state_warning"):
+        tail += f"; warning: {state['state_warning']}"
     return (f"TrainingMonitor({status}, {float(state.get('training_completion') or 0):.0f}% "
             f"complete{tail})")
 

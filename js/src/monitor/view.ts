@@ -29,3 +29,8 @@ export function pointsText(total: number, shown: number): string {
   const noun = total === 1 ? "value" : "values";
   return shown < total ? `${t} ${noun}, ${shown.toLocaleString("en-US").replace(/,/g, " ")} drawn (min/max per bucket)` : `${t} ${noun}`;
 }
+
+// The solver's warning as the line shows it; empty hides the line.
+export function warningText(warning: unknown): string {
+  return typeof warning === "string" && warning.trim() ? `Warning: ${warning.trim()}` : "";
+}

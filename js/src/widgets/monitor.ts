@@ -8,11 +8,11 @@ import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { REQUEST } from "../shared/kinds";
 import type { BaseTraits } from "../shared/request";
 import { RequestButtons } from "../shared/request_buttons";
-import { BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
+import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { LossChart } from "../monitor/chart";
 import { float32s } from "../monitor/series";
-import { etaText, FINAL, percent, pointsText, positionText } from "../monitor/view";
+import { etaText, FINAL, percent, pointsText, positionText, warningText } from "../monitor/view";
 
 const CSS = `${BASE_CSS}
 .qw-monitor { display: flex; flex-direction: column; gap: 6px; max-width: 960px; }
@@ -33,6 +33,10 @@ const CSS = `${BASE_CSS}
   font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 12px); }
 .qw-monitor .qw-log li { padding: 1px 0; }
 .qw-monitor details summary { cursor: pointer; }
+/* The theme's own text colour keeps it readable on light and dark; the border marks it a warning. */
+.qw-monitor .qw-warning { border-left: 3px solid ${BADGE.warn}; padding: 2px 6px; color: var(--jp-ui-font-color1, #212121);
+  background: var(--jp-layout-color2, #eee); white-space: pre-wrap; }
+.qw-monitor .qw-log li.qw-warn { border-left: 3px solid ${BADGE.warn}; padding-left: 4px; }
 `;
 
 interface LogEvent {
@@ -55,6 +59,7 @@ type Traits = BaseTraits & {
   loss: number | null;
   eta_seconds: number | null;
   failure_reason: string;
+  state_warning: string;
   error: string;
   events: LogEvent[];
   _batch_x: DataView;
@@ -73,6 +78,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const eta = h("span", { class: "qw-muted qw-eta" });
   const cancel = h("button", { class: "qw-cancel", type: "button", "aria-label": "Cancel the training on the server" }, "Cancel");
   const error = h("div", { class: "qw-error qw-message", role: "alert" });
+  const warning = h("div", { class: "qw-warning", role: "status", "aria-label": "solver warning" });
   const bar = (label: string) => {
     const fill = h("div");
     const track = h("div", { class: "qw-bar", role: "progressbar", "aria-label": label, "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0 }, fill);
@@ -89,6 +95,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const root = h("div", { class: "qw-root qw-monitor", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, guid, h("span", { class: "qw-grow" }), eta, cancel),
     error,
+    warning,
     h("div", { class: "qw-bars" }, total.label, total.track, total.value, current.label, current.track, current.value),
     chart.el,
     h("div", { class: "qw-tools" },
@@ -131,6 +138,9 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     const messages = [model.get("failure_reason") ? `failed: ${model.get("failure_reason")}` : "", model.get("error"), requests.error].filter(Boolean);
     setText(error, messages.join("\n"));
     error.hidden = !messages.length;
+    const warned = warningText(model.get("state_warning"));
+    setText(warning, warned);
+    warning.hidden = !warned;
   };
 
   const showChart = () => {
@@ -149,7 +159,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     setText(logCount, `(${events.length})`);
     const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     log.replaceChildren(...events.map((e) =>
-      h("li", { class: e.level === "error" ? "qw-error" : "" }, h("span", { class: "qw-muted" }, `${e.time ?? ""} `), String(e.text ?? ""))));
+      h("li", { class: e.level === "error" ? "qw-error" : e.level === "warning" ? "qw-warn" : "" }, h("span", { class: "qw-muted" }, `${e.time ?? ""} `), String(e.text ?? ""))));
     if (atBottom) log.scrollTop = log.scrollHeight;
   };
 
@@ -158,7 +168,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
 
   const unwatch = [
     watch(model, ["status", "title", "model_guid", "training_completion", "current_batch_completion", "pass_index",
-      "batch_index", "num_passes", "num_batches", "loss", "eta_seconds", "failure_reason", "error", "_can_cancel", "_offline"],
+      "batch_index", "num_passes", "num_batches", "loss", "eta_seconds", "failure_reason", "state_warning", "error", "_can_cancel", "_offline"],
     showStatus),
     watch(model, ["_batch_x", "_batch_y", "_pass_x", "_pass_y", "_points"], showChart),
     watch(model, ["events"], showEvents),

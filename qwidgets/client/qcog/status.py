@@ -33,9 +33,15 @@ def last_loss(loss: Any) -> float | None:
     return None
 
 
+# Iterative state solvers that stop at their budget: the server names the rows' share and the fix.
+STATE_FIELDS = ("state_warning", "solved_rows", "unconverged_rows")
+
+
 def progress_view(model: dict[str, Any]) -> dict[str, Any]:
+    """The progress of ``GET model/{guid}/``; ``state_warning`` and the row counts are there
+    only when the server reports them (the simulator does, the public service may not)."""
     progress = model.get("progress") or {}
-    return {
+    view = {
         "guid": model.get("guid"),
         "status": model.get("status"),
         "training_completion": model.get("training_completion") or 0,
@@ -47,6 +53,8 @@ def progress_view(model: dict[str, Any]) -> dict[str, Any]:
         "loss": last_loss(model.get("loss")),
         "failure_reason": model.get("failure_reason"),
     }
+    view.update({key: progress[key] for key in STATE_FIELDS if key in progress})
+    return view
 
 
 def describe_progress(progress: dict[str, Any]) -> str:
@@ -59,6 +67,8 @@ def describe_progress(progress: dict[str, Any]) -> str:
                      f"{progress['num_batches']}")
     if progress.get("loss") is not None:
         parts.append(f"last loss {progress['loss']:.4g}")
+    if progress.get("state_warning"):
+        parts.append(f"warning: {progress['state_warning']}")
     return ", ".join(parts)
 
 
