@@ -1,0 +1,406 @@
+"""Trainings on a Dask distributed cluster: a ``Backend`` (see ``backend.py``) whose workers
+are the cluster's worker threads, wherever the cluster runs.
+
+- Data goes out once: each dataset is scattered to the cluster the first time a training
+  needs it and the submitted tasks carry only a reference to it (``task.without_data()``).
+- Progress comes back through one ``distributed.Queue`` per server: the worker puts each
+  message in it before going on, so the terminal message is always behind its updates; a
+  thread here drains it and delivers. Every message travels with the id of its run, so a
+  message from a run the server already wrote off (a worker that was presumed dead) is
+  dropped.
+- Cancel sets a ``distributed.Event`` per run that a thread on the worker polls every
+  ``STOP_POLL`` seconds; ``should_stop()`` only reads a local flag.
+- A worker that dies: its future errs (or the scheduler reruns the task elsewhere, which the
+  rerun notices from the run's ``started`` event), and the training gets ``Lost``.
+
+``distributed`` is imported lazily: without it, ``DaskBackend`` raises
+``DaskUnavailableError`` with the command that installs it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import logging
+import pickle
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qwidgets.sim.server.backend import (
+    Deliver,
+    Failed,
+    Finished,
+    Key,
+    Lost,
+    Message,
+    Stopped,
+    TrainingTask,
+    run_task,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+log = logging.getLogger("qwidgets.sim.server.dask_backend")
+
+INSTALL_HINT = 'pip install "qwidgets[dask]"'
+STOP_POLL = 0.2  # seconds between a worker's looks at its run's stop event
+SLOTS_REFRESH = 1.0  # seconds between reads of the cluster's worker threads
+TERMINAL = (Finished, Failed, Stopped, Lost)
+HALT = ""  # the run id of the marker that ends the drain thread
+DatasetId = tuple[str, str]  # (namespace, dataset guid)
+
+
+class DaskUnavailableError(ImportError):
+    """``dask.distributed`` is not installed here."""
+
+    def __init__(self) -> None:
+        super().__init__("trainings on a Dask cluster need dask.distributed, which is not "
+                         f"installed in this environment: {INSTALL_HINT}")
+
+
+def import_distributed() -> Any:
+    """The ``distributed`` module, or ``DaskUnavailableError`` naming the install command."""
+    try:
+        import distributed
+    except ImportError as exc:
+        raise DaskUnavailableError() from exc
+    return distributed
+
+
+@dataclass
+class Run:
+    """One submission of a training: a retry of the same model is a new run."""
+
+    task: TrainingTask
+    run_id: str
+    future: Future | None = None
+    stop_requested: bool = False
+    ended: bool = False
+    holds_data: bool = False
+
+    @property
+    def dataset(self) -> DatasetId:
+        return (self.task.namespace, self.task.dataset_guid)
+
+
+class DaskBackend:
+    """Runs trainings on the Dask cluster at ``address_or_client``: a scheduler address
+    (``tcp://host:8786``; the client made for it is closed by ``shutdown``) or a running
+    synchronous ``distributed.Client`` (left open). ``keep_datasets``: how many datasets no
+    running training uses stay on the cluster, for the next training on them."""
+
+    def __init__(self, address_or_client: str | Client, *, connect_timeout: float = 30.0,
+                 keep_datasets: int = 4) -> None:
+        distributed = import_distributed()
+        if isinstance(address_or_client, str):
+            try:
+                self.client: Client = distributed.Client(
+                    address_or_client, timeout=connect_timeout, set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ValueError(
+                    f"dask: cannot reach the Dask scheduler at {address_or_client!r} ({exc}); "
+                    "start one with `dask scheduler` and give its address "
+                    "(tcp://HOST:8786)") from exc
+            self.owns_client = True
+        elif isinstance(address_or_client, distributed.Client):
+            if address_or_client.asynchronous:
+                raise ValueError("dask: pass a synchronous distributed.Client (one made "
+                                 "without asynchronous=True) or the scheduler's address")
+            self.client = address_or_client
+            self.owns_client = False
+        else:
+            raise ValueError("dask: expected the scheduler's address (tcp://HOST:8786) or a "
+                             f"distributed.Client, not {type(address_or_client).__name__}")
+        self.name = f"qwidgets-{uuid.uuid4().hex[:12]}"
+        self.keep_datasets = keep_datasets
+        self.scatters = 0  # datasets sent to the cluster, for tests and the curious
+        self._distributed = distributed
+        self._deliver: Deliver | None = None
+        self._runs: dict[Key, Run] = {}
+        self._by_id: dict[str, Run] = {}
+        self._data: dict[DatasetId, Future] = {}
+        self._users: collections.Counter[DatasetId] = collections.Counter()
+        self._idle: collections.OrderedDict[DatasetId, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._deliver_lock = threading.RLock()
+        self._commands: queue.Queue[tuple[str, Run | None] | None] = queue.Queue()
+        self._halt = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._slots = 1
+        self._slots_read = 0.0
+        self._refresh_slots()
+        self._queue = distributed.Queue(self.name, client=self.client)
+        self._numbers = itertools.count()
+
+    # ------------------------------------------------------------ Backend
+
+    @property
+    def slots(self) -> int:
+        """The cluster's worker threads (read every ``SLOTS_REFRESH`` s by the drain thread,
+        so this never waits on the network); at least 1, so that trainings queue on the
+        scheduler until a worker joins rather than never leaving the server."""
+        return self._slots
+
+    def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+        for target, name in ((self._control, "control"), (self._drain, "drain")):
+            thread = threading.Thread(target=target, name=f"qwidgets-dask-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self, task: TrainingTask) -> None:
+        run = Run(task, f"{next(self._numbers)}-{uuid.uuid4().hex[:8]}")
+        with self._lock:
+            self._runs[task.key] = run
+            self._by_id[run.run_id] = run
+        self._commands.put(("submit", run))
+
+    def stop(self, key: Key) -> None:
+        with self._lock:
+            run = self._runs.get(key)
+            if run is None or run.ended or run.stop_requested:
+                return
+            run.stop_requested = True
+        self._commands.put(("stop", run))
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop every run, wait up to ``timeout`` s for their ``Stopped``, write off the
+        rest as stopped, and release the queue, the events and the data."""
+        with self._lock:
+            active = [r for r in self._runs.values() if not r.ended]
+        for run in active:
+            self.stop(run.task.key)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(r.ended for r in active):
+                    break
+            time.sleep(0.05)
+        for run in active:
+            self._end(run, Stopped(run.task.key))
+            if run.future is not None:
+                run.future.cancel()
+        self._halt.set()
+        self._commands.put(None)
+        self._threads[0].join(timeout)
+        with contextlib.suppress(Exception):  # the scheduler may already be gone
+            self._queue.put(pickle.dumps((HALT, None)))
+        self._threads[1].join(timeout)
+        with contextlib.suppress(Exception):  # the scheduler may already be gone
+            self._queue.close()
+        with self._lock:
+            self._data.clear()
+            self._idle.clear()
+            self._users.clear()
+        if self.owns_client:
+            self.client.close()
+
+    # ------------------------------------------------------------ the control thread
+
+    def _control(self) -> None:
+        """Submits and stops in the order asked, off the caller's thread: scattering a large
+        dataset or reaching a remote scheduler must not hold up the server's event loop."""
+        while True:
+            try:
+                command = self._commands.get(timeout=SLOTS_REFRESH)
+            except queue.Empty:
+                command = ("tick", None)
+            if command is None:
+                return
+            what, run = command
+            try:
+                if time.monotonic() - self._slots_read >= SLOTS_REFRESH:
+                    self._refresh_slots()
+                if run is None:
+                    continue
+                if what == "submit":
+                    self._submit(run)
+                elif what == "stop" and not run.ended:
+                    self._event(run, "stop").set()
+                elif what == "done":
+                    # behind the run's own messages in the queue: the drain thread sees its
+                    # terminal message first, if the worker sent one
+                    self._queue.put(pickle.dumps((run.run_id, None)))
+                elif what == "forget":
+                    for kind in ("stop", "started"):
+                        self._event(run, kind).clear()
+            except Exception as exc:
+                log.warning("Dask backend: %s failed: %s: %s", what, type(exc).__name__, exc)
+                if run is not None and what != "forget":
+                    self._end(run, Lost(run.task.key, f"the Dask cluster could not be reached "
+                                                      f"({type(exc).__name__}: {exc})"))
+
+    def _submit(self, run: Run) -> None:
+        if run.stop_requested:  # stopped before it reached the cluster
+            self._end(run, Stopped(run.task.key))
+            return
+        task = run.task
+        data = self._dataset(task)
+        run.holds_data = True
+        future = self.client.submit(
+            work, task.without_data(), data, self.name, run.run_id,
+            key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0)
+        run.future = future
+        future.add_done_callback(lambda _f: self._commands.put(("done", run)))
+
+    def _dataset(self, task: TrainingTask) -> Future:
+        """The dataset's future on the cluster, scattered on first use (only this thread
+        scatters, so one dataset is never sent twice)."""
+        ident = (task.namespace, task.dataset_guid)
+        with self._lock:
+            data = self._data.get(ident)
+        if data is None:
+            data = self.client.scatter(task.csv, hash=False)
+            self.scatters += 1
+        with self._lock:
+            self._data[ident] = data
+            self._users[ident] += 1
+            self._idle.pop(ident, None)
+        return data
+
+    def _release_dataset(self, ident: DatasetId) -> None:
+        with self._lock:
+            self._users[ident] -= 1
+            if self._users[ident] > 0:
+                return
+            del self._users[ident]
+            self._idle[ident] = None
+            while len(self._idle) > self.keep_datasets:
+                old, _ = self._idle.popitem(last=False)
+                self._data.pop(old, None)  # the last reference: the cluster forgets it
+
+    def _event(self, run: Run, kind: str) -> Any:
+        return self._distributed.Event(event_name(self.name, run.run_id, kind),
+                                       client=self.client)
+
+    # ------------------------------------------------------------ the drain thread
+
+    def _drain(self) -> None:
+        """Delivers the queue's messages as they arrive; ends on the ``HALT`` marker that
+        ``shutdown`` puts (a get that waits without a timeout: a timed-out get is an error
+        in the scheduler's log)."""
+        failing = False
+        while True:
+            try:
+                run_id, message = pickle.loads(self._queue.get())
+                failing = False
+            except Exception as exc:
+                if self._halt.is_set():
+                    return
+                if not failing:  # the scheduler went away: keep trying until shutdown
+                    log.warning("Dask backend: lost touch with the scheduler: %s", exc)
+                failing = True
+                self._halt.wait(0.5)
+                continue
+            if run_id == HALT:
+                return
+            self._accept(run_id, message)
+
+    def _accept(self, run_id: str, message: Message | None) -> None:
+        with self._lock:
+            run = self._by_id.get(run_id)
+        if run is None or run.ended:
+            return  # from a run already written off
+        if message is None:  # its future ended without a terminal message: the worker died
+            self._end(run, Lost(run.task.key, lost_reason(run.future)))
+        elif isinstance(message, TERMINAL):
+            self._end(run, message)
+        else:
+            with self._deliver_lock:
+                if not run.ended:
+                    self._send(message)
+
+    def _end(self, run: Run, message: Message) -> None:
+        """Deliver ``run``'s one terminal message and let go of what it held."""
+        with self._deliver_lock:
+            with self._lock:
+                if run.ended:
+                    return
+                run.ended = True
+                self._by_id.pop(run.run_id, None)
+                if self._runs.get(run.task.key) is run:
+                    del self._runs[run.task.key]
+            self._send(message)
+        if run.holds_data:
+            self._release_dataset(run.dataset)
+        if run.future is not None and not self._halt.is_set():
+            self._commands.put(("forget", run))
+
+    def _send(self, message: Message) -> None:
+        if self._deliver is None:
+            return
+        try:
+            self._deliver(message)
+        except Exception:  # the server's bug: keep delivering the other trainings' messages
+            log.exception("Dask backend: delivering %s failed", type(message).__name__)
+
+    def _refresh_slots(self) -> None:
+        self._slots_read = time.monotonic()
+        threads = sum(self.client.nthreads().values())
+        self._slots = max(1, threads)
+
+
+def event_name(server: str, run_id: str, kind: str) -> str:
+    return f"{server}-{kind}-{run_id}"
+
+
+def lost_reason(future: Future | None) -> str:
+    if future is None:
+        return "the Dask cluster never ran it"
+    if future.status == "cancelled":
+        return "the Dask cluster dropped it (the scheduler restarted or went away)"
+    try:
+        exc = future.exception(timeout=1)
+    except Exception as error:
+        exc = error
+    return f"the Dask worker running it died ({type(exc).__name__}: {exc})"
+
+
+# ---------------------------------------------------------------- on the worker
+
+
+def work(task: TrainingTask, csv: tuple[str, list[int]], server: str, run_id: str) -> None:
+    """A training on a Dask worker: ``run_task`` with its messages put in the server's queue
+    and its stop event polled from a thread of its own."""
+    from distributed import Event, Queue
+
+    channel = Queue(server)
+
+    def emit(message: Message) -> None:
+        channel.put(pickle.dumps((run_id, message)))
+
+    started = Event(event_name(server, run_id, "started"))
+    if started.is_set():
+        # the scheduler reruns a task whose worker died; the server retries from its own
+        # checkpoint instead, so this rerun only reports the loss
+        emit(Lost(task.key, "the Dask worker running it died (the scheduler restarted it)"))
+        return
+    started.set()
+    stop = Event(event_name(server, run_id, "stop"))
+    asked = threading.Event()
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                if stop.is_set():
+                    asked.set()
+                    return
+            except Exception:  # the scheduler is briefly unreachable: look again later
+                log.debug("stop event unreachable", exc_info=True)
+            done.wait(STOP_POLL)
+
+    poller = threading.Thread(target=poll, name="qwidgets-dask-stop", daemon=True)
+    poller.start()
+    try:
+        run_task(task, emit, asked.is_set, frame_csv=csv)
+    finally:
+        done.set()
+        poller.join()
+        channel.close()
