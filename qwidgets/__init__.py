@@ -51,7 +51,7 @@ _EAGER = frozenset({"QwidgetsError", "QwidgetsWarning", "ValidationError", "__ve
 
 # ``%load_ext qwidgets`` and the plain functions behind its magics.
 _EXTENSION = frozenset({"dashboard", "device_queues", "watch_jobs", "show_inference_as_grid",
-                        "save_html"})
+                        "save_html", "sweep_board"})
 
 
 def load_ipython_extension(ipython: Any) -> None:

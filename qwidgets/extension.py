@@ -11,7 +11,13 @@ magic                                  function
 ``%qw_devices``                        ``qwidgets.device_queues()``
 ``%qw_jobs``                           ``qwidgets.watch_jobs()``
 ``%qw_grid on`` / ``%qw_grid off``     ``qwidgets.show_inference_as_grid(True/False)``
+``%qw_sweep df grid [k=v ...]``        ``qwidgets.sweep_board(df, grid, k=v...)``
+``%qw_sweep attach <id>``              ``qwidgets.sweep_board(sweep_id=id)``
 =====================================  ============================================
+
+``%qw_sweep``'s options: ``client=<name>`` (a client of the namespace; the embedded simulator's
+by default), ``dashboard=<name>`` ("Use this model" hands the model there), ``holdout=0.25``,
+``metric=r2|mae|accuracy``, ``seed=0``, ``concurrency=2``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,63 @@ def watch_jobs() -> Any:
     from qwidgets.widgets.watcher import JobWatcher
 
     return JobWatcher()
+
+
+def sweep_board(data: Any = None, configs: Any = None, *, client: Any = None,
+                sweep_id: str | None = None, dashboard: Any = None, **options: Any) -> Any:
+    """The live leaderboard of a sweep of ``configs`` (a list of flat dicts, or a grid
+    ``{field: [values]}``) on ``data``, started now on the kernel's loop; or, with
+    ``sweep_id``, of a sweep started before (after a kernel restart)."""
+    from qwidgets.widgets.sweep_board import SweepBoard
+
+    return SweepBoard.start(data, configs, client=client, sweep_id=sweep_id,
+                            dashboard=dashboard, **options)
+
+
+# %qw_sweep's key=value options: their parsers (the rest are names of the namespace).
+_SWEEP_NUMBERS = {"holdout": float, "seed": int, "concurrency": int}
+_SWEEP_WORDS = ("metric",)
+_SWEEP_NAMES = ("client", "dashboard")
+
+
+def parse_sweep_line(line: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of ``sweep_board`` from ``%qw_sweep``'s line."""
+    words = line.split()
+    usage = ("usage: %qw_sweep <dataframe> <configs> [holdout=0.25 metric=r2 seed=0 "
+             "concurrency=2 client=<name> dashboard=<name>], or %qw_sweep attach <sweep id>")
+    if words[:1] == ["attach"]:
+        if len(words) < 2:
+            raise QwidgetsError(f"%qw_sweep attach needs the sweep's id; {usage}")
+        found: dict[str, Any] = {"sweep_id": words[1]}
+        rest = words[2:]
+    else:
+        positional = [w for w in words if "=" not in w]
+        if len(positional) != 2:
+            raise QwidgetsError(f"%qw_sweep takes a DataFrame and configurations by name, got "
+                                f"{' '.join(positional) or 'nothing'}; {usage}")
+        found = {"data": _named(positional[0], namespace),
+                 "configs": _named(positional[1], namespace)}
+        rest = [w for w in words if "=" in w]
+    for word in rest:
+        key, _, value = word.partition("=")
+        if key in _SWEEP_NUMBERS:
+            try:
+                found[key] = _SWEEP_NUMBERS[key](value)
+            except ValueError:
+                raise QwidgetsError(f"%qw_sweep: {key}={value!r} is not a number") from None
+        elif key in _SWEEP_WORDS:
+            found[key] = value
+        elif key in _SWEEP_NAMES:
+            found[key] = _named(value, namespace)
+        else:
+            raise QwidgetsError(f"%qw_sweep: unknown option {word!r}; {usage}")
+    return found
+
+
+def _named(name: str, namespace: dict[str, Any]) -> Any:
+    if name not in namespace:
+        raise QwidgetsError(f"%qw_sweep: no variable named {name!r} in this notebook")
+    return namespace[name]
 
 
 _grid_formatter: dict[str, Any] = {}
@@ -113,6 +176,13 @@ def load_ipython_extension(ipython: Any) -> None:
             if word not in ("on", "off"):
                 raise QwidgetsError(f"%qw_grid takes 'on' or 'off', not {line.strip()!r}")
             show_inference_as_grid(word == "on")
+
+        @line_magic
+        def qw_sweep(self, line: str) -> Any:
+            """%qw_sweep df configs [holdout=.. metric=.. seed=.. concurrency=.. client=..
+            dashboard=..] | %qw_sweep attach <id>: a sweep's live leaderboard."""
+            namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
+            return sweep_board(**parse_sweep_line(line, namespace))
 
     ipython.register_magics(QwidgetsMagics)
 

@@ -47,6 +47,8 @@ class Request(Kind):
     RESUME = "resume"
     CANCEL_JOB = "cancel_job"
     TRAIN = "train"
+    CANCEL_SWEEP = "cancel_sweep"
+    USE_MODEL = "use_model"
 
 
 class Control(Kind):

@@ -14,6 +14,7 @@ _WHERE = {
     "PipelineView": "qwidgets.widgets.pipeline_view",
     "JobTimeline": "qwidgets.widgets.timeline",
     "FederatedPanel": "qwidgets.widgets.federated_panel",
+    "SweepBoard": "qwidgets.widgets.sweep_board",
 }
 
 __all__ = sorted(_WHERE)

@@ -77,7 +77,7 @@ class Dashboard(ipywidgets.VBox):
 
     # ------------------------------------------------------------ the loop
 
-    def _on_train(self, client: AsyncQcogClient) -> None:
+    def _on_train(self, client: AsyncQcogClient, model: dict[str, Any] | None = None) -> None:
         if self.monitor is not None:
             self.monitor.close()
         self.monitor = TrainingMonitor(client, title="Training")
@@ -89,24 +89,36 @@ class Dashboard(ipywidgets.VBox):
             self.grid = None
         self._grid_box.children = []
         self._say(f"Training model {client.model_guid}…")
-        task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor))
+        task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor, model))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _follow(self, client: AsyncQcogClient, monitor: TrainingMonitor) -> None:
+    async def _follow(self, client: AsyncQcogClient, monitor: TrainingMonitor,
+                      model: dict[str, Any] | None = None) -> None:
         try:
             status = await monitor.wait()
             if monitor is not self.monitor:
                 return  # a newer training replaced this one
-            self.form.training_ended(client.model_guid, status)
+            if model is None:  # the form's own training
+                self.form.training_ended(client.model_guid, status)
             if status != "completed":
                 self._say(f"The training ended {status}: no forecast.")
                 return
             self._say("Trained. Forecasting…")
-            await self.infer(client)
+            await self.infer(client, model)
         except Exception as exc:  # shown, not lost in the log
             log.exception("dashboard step failed")
             self._say(f"{type(exc).__name__}: {exc}", error=True)
+
+    async def use(self, client: AsyncQcogClient) -> InferenceGrid | None:
+        """Show a model trained elsewhere (a sweep's "Use this model"): its training in the
+        monitor, then its forecast of the held-out rows (or ``inference_data``) in the grid.
+        Returns the grid, or None if that training did not complete."""
+        if client.model_guid is None:
+            raise QwidgetsError("this client has no model: pass one that trained or was "
+                                "loaded with `await client.preloaded_model(guid)`")
+        self._on_train(client, model=client.model)
+        return await self.wait()
 
     async def wait(self) -> InferenceGrid | None:
         """Wait until the current training has ended and its forecast is shown (as pressing
@@ -115,13 +127,16 @@ class Dashboard(ipywidgets.VBox):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         return self.grid
 
-    async def infer(self, client: AsyncQcogClient) -> InferenceGrid:
+    async def infer(self, client: AsyncQcogClient,
+                    model: dict[str, Any] | None = None) -> InferenceGrid:
         """Forecast the targets on the held-out rows (or ``inference_data``) and show them
-        beside the actual values, with their score."""
+        beside the actual values, with their score. ``model``: the model's choice when it is
+        not the form's (``client.model`` of a sweep's configuration)."""
         data, rows = self._forecast_rows()
         if data is None:
             raise QwidgetsError("no data to forecast: pass inference_data=df or data=df")
-        model = self.form.value.get("model", {})
+        if model is None:
+            model = self.form.value.get("model", {})
         operators = [str(o) for o in model.get("operators") or []]
         targets = [str(t) for t in model.get("target_operators") or []] or operators[-1:]
         if not targets:
@@ -213,12 +228,17 @@ class Dashboard(ipywidgets.VBox):
 
     def add(self, *panels: QWidget) -> Dashboard:
         """Join other panels (device queue gauges, a job timeline, a federated panel, a
-        pipeline view) below the loop; they are part of ``save_html`` too."""
+        pipeline view, a sweep board: its "Use this model" then comes here) below the loop;
+        they are part of ``save_html`` too."""
         for panel in panels:
             if not isinstance(panel, QWidget):
                 raise TypeError(f"Dashboard.add takes qwidgets widgets, not {type(panel).__name__}")
         self.extra.extend(panels)
         self._extra_box.children = list(self.extra)
+        for panel in panels:
+            joined = getattr(panel, "joined", None)
+            if callable(joined):  # a panel that hands models on (a sweep board) hands them here
+                joined(self)
         return self
 
     # ------------------------------------------------------------ presentation
