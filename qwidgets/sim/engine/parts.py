@@ -30,6 +30,33 @@ _pool: ThreadPoolExecutor | None = None
 _blas: ThreadpoolController | None = None
 _limiter: Any = None  # threadpoolctl's limiter while parts run, else None
 _users = 0
+_threads: int | None = None  # set_threads(); None: every core
+
+THREADS_ENV = "QWIDGETS_ROW_THREADS"
+
+
+def set_threads(count: int | None) -> None:
+    """Run the parts of a batch on at most ``count`` threads (None: every core). Worker
+    processes that share the cores with each other set it so that N trainings on N cores do
+    not each start N threads. ``QWIDGETS_ROW_THREADS`` sets it for a whole process."""
+    global _pool, _threads
+    if count is not None and count < 1:
+        raise ValueError(f"threads must be at least 1, not {count}")
+    with _lock:
+        _threads = count
+        old, _pool = _pool, None
+    if old is not None:
+        old.shutdown(wait=False)
+
+
+def threads() -> int:
+    """Threads the parts of a batch run on: ``set_threads``, else the environment's
+    ``QWIDGETS_ROW_THREADS``, else every core; never more than the cores."""
+    wanted = _threads
+    if wanted is None:
+        env = os.environ.get(THREADS_ENV, "").strip()
+        wanted = int(env) if env.isdigit() and int(env) > 0 else None
+    return min(wanted, cores()) if wanted else cores()
 
 
 def cores() -> int:
@@ -57,7 +84,7 @@ def map_parts(fn: Callable[[slice, np.random.Generator], T], count: int,
     slices = parts(count)
     generators = rng.spawn(len(slices))
     with _one_blas_thread():
-        if len(slices) <= 1 or cores() == 1:
+        if len(slices) <= 1 or threads() == 1:
             return [fn(s, g) for s, g in zip(slices, generators, strict=True)]
         return list(_shared_pool().map(fn, slices, generators))
 
@@ -93,5 +120,5 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(cores(), thread_name_prefix="qwidgets-rows")
+            _pool = ThreadPoolExecutor(threads(), thread_name_prefix="qwidgets-rows")
         return _pool

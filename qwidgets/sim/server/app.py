@@ -1,5 +1,6 @@
-"""The simulator's aiohttp application: qcog routes over the SQLite store and the training
-threads. ``make_app`` builds it; ``embedded.start`` and the CLI run it.
+"""The simulator's aiohttp application: qcog routes over the SQLite store and the trainings'
+scheduler over its backend (worker processes by default). ``make_app`` builds it;
+``embedded.start`` and the CLI run it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from qwidgets.sim.braket import device_routes, job_routes
 from qwidgets.sim.braket.aws_wire import unserved_aws_routes
 from qwidgets.sim.federated import routes as federated_routes
 from qwidgets.sim.server import logs
+from qwidgets.sim.server.backend import Backend
 from qwidgets.sim.server.limits import DEFAULT_MAX_BODY_BYTES, ServerLimits
 from qwidgets.sim.server.middleware import (
     auth_middleware,
@@ -24,6 +26,7 @@ from qwidgets.sim.server.middleware import (
     errors_middleware,
     idempotency_middleware,
 )
+from qwidgets.sim.server.process_pool import ProcessPool
 from qwidgets.sim.server.qcog_routes import CONTEXT, Context, add_routes
 from qwidgets.sim.server.store import Store
 from qwidgets.sim.server.throttle import THROTTLE, AuthThrottle
@@ -36,7 +39,7 @@ def make_app(
     store: Store | str | Path, token: str | Iterable[str], *,
     max_body_bytes: int | None = None, limits: ServerLimits | None = None,
     training_workers: int | None = None, progress_interval: float = 0.2, max_attempts: int = 3,
-    run_job_code: bool = False,
+    run_job_code: bool = False, training_backend: Backend | None = None,
 ) -> web.Application:
     """The application, serving every qcog route under ``/api/v1/``.
 
@@ -46,6 +49,8 @@ def make_app(
     run the app with ``runner_options(app)`` for its header timeout). On startup, models
     a previous server left ``pending``/``processing`` are resumed from their checkpoints.
     ``run_job_code``: hybrid jobs may run uploaded sources (each in a sandboxed process).
+    ``training_backend``: where trainings run; None: a pool of ``training_workers`` worker
+    processes (default: one per core), started with the app and stopped with it.
     """
     tokens = {token} if isinstance(token, str) else set(token)
     if not tokens or not all(isinstance(t, str) and t.strip() == t and t for t in tokens):
@@ -58,8 +63,10 @@ def make_app(
         bounds = dataclasses.replace(bounds, max_body_bytes=max_body_bytes)
     owns_store = not isinstance(store, Store)
     the_store = Store(store) if not isinstance(store, Store) else store
-    jobs = TrainingJobs(the_store, workers=training_workers,
-                        progress_interval=progress_interval, max_attempts=max_attempts)
+    backend = training_backend if training_backend is not None else ProcessPool(training_workers)
+    jobs = TrainingJobs(the_store, backend, progress_interval=progress_interval,
+                        max_attempts=max_attempts,
+                        max_running_per_token=bounds.quotas.max_running_trainings)
     throttle = AuthThrottle(allowed=bounds.auth_failures)
     logs.install(tokens)
     app = web.Application(
@@ -79,11 +86,15 @@ def make_app(
     # Braket hybrid jobs: they wait in the same device queues, then run in worker threads
     job_routes.setup(app, the_store, run_job_code=run_job_code)
 
+    def start_trainings() -> None:
+        jobs.start()
+        jobs.recover()
+
     async def recover(_app: web.Application) -> None:
-        await asyncio.to_thread(jobs.recover)
+        await asyncio.to_thread(start_trainings)
 
     async def close(_app: web.Application) -> None:
-        # Join the training threads before the store they write to goes away. Called directly:
+        # Stop the workers before the store their results go to goes away. Called directly:
         # at interpreter exit (atexit) the loop's default executor refuses new work, and the
         # trainings notice the stop between chunks, so the loop waits only briefly.
         jobs.shutdown()

@@ -42,12 +42,14 @@ class QuotaExceededError(Exception):
 
 @dataclass(frozen=True)
 class Quotas:
-    """Per token: what it may keep stored, and how many of its trainings may be unfinished."""
+    """Per token: what it may keep stored, how many of its trainings may be unfinished, and
+    how many may run at once (None: as many as the server has training slots)."""
 
     max_datasets: int = 1000
     max_dataset_bytes: int = 4 * GiB
     max_models: int = 1000
     max_active_trainings: int = 4
+    max_running_trainings: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class ServerLimits:
                   "max_datasets": self.quotas.max_datasets,
                   "max_models": self.quotas.max_models,
                   "max_active_trainings": self.quotas.max_active_trainings}
+        if self.quotas.max_running_trainings is not None:
+            values["max_running_trainings"] = self.quotas.max_running_trainings
         for name, value in values.items():
             if value < 1:
                 raise ValueError(f"{name} must be positive, not {value}")
@@ -163,6 +167,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="models stored per token (default %(default)s)")
     group.add_argument("--max-active-trainings", type=int, default=q.max_active_trainings,
                        help="unfinished trainings per token (default %(default)s)")
+    group.add_argument("--max-running-trainings", type=int, default=q.max_running_trainings,
+                       metavar="N", help="trainings of one token running at once (default: "
+                       "every training slot; other tokens' trainings still go first in turn)")
     group.add_argument("--header-timeout", type=float, default=d.header_timeout,
                        metavar="S", help="seconds to send request headers, and to stay idle "
                        "between requests (default %(default)s)")
@@ -179,5 +186,5 @@ def from_arguments(args: argparse.Namespace, max_body_bytes: int) -> ServerLimit
         dataset=DatasetLimits(args.max_dataset_mb * MiB, args.max_columns, args.max_cells),
         max_model_memory=memory,
         quotas=Quotas(args.max_datasets, args.max_dataset_storage_mb * MiB, args.max_models,
-                      args.max_active_trainings),
+                      args.max_active_trainings, args.max_running_trainings),
         header_timeout=args.header_timeout, auth_failures=args.auth_failures)

@@ -1,0 +1,244 @@
+"""The server's default training backend: N worker processes on this machine.
+
+Trainings hold the GIL between numpy calls; in the server's process they slowed every request
+(a status poll waited ~270 ms behind 50 trainings). In worker processes they cannot, and the
+workers run at a lower priority so the server's event loop gets a core as soon as it wants
+one. Workers are plain ``python -m qwidgets.sim.server.pool_worker`` children talking over two
+pipes: no ``fork`` of a process that has threads (a Jupyter kernel), no forkserver or resource
+tracker left running, and a worker sees its server die as the end of its command pipe.
+
+Each worker keeps the last few datasets it was sent (``pool_worker.DatasetCache``, mirrored
+here), so a sweep of many trainings on one dataset sends it once per worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import qwidgets
+from qwidgets.sim.engine import parts
+from qwidgets.sim.server.backend import (
+    Deliver,
+    Failed,
+    Finished,
+    Key,
+    Lost,
+    Message,
+    Stopped,
+    TrainingTask,
+)
+from qwidgets.sim.server.pool_worker import DatasetCache, data_key
+
+log = logging.getLogger("qwidgets.sim.server.process_pool")
+
+SHUTDOWN_GRACE_S = 10.0  # a worker asked to exit stops its training within a chunk
+BLAS_THREADS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class WorkerProcess:
+    """One worker as the server sees it: its process, both pipes, its task and its datasets."""
+
+    def __init__(self, niceness: int, threads: int) -> None:
+        cmd_read, cmd_write = os.pipe()
+        msg_read, msg_write = os.pipe()
+        package_root = str(Path(qwidgets.__file__).resolve().parent.parent)
+        python_path = os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": python_path,
+               **{name: str(threads) for name in BLAS_THREADS_ENV}}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "qwidgets.sim.server.pool_worker", str(cmd_read),
+                 str(msg_write), str(niceness), str(threads)],
+                pass_fds=(cmd_read, msg_write), stdin=subprocess.DEVNULL, env=env)
+        except BaseException:
+            for fd in (cmd_write, msg_read):
+                os.close(fd)
+            raise
+        finally:
+            os.close(cmd_read)  # the child's ends: only the child may hold them, so that
+            os.close(msg_write)  # each side sees the other's death as end of file
+        self.commands = Connection(cmd_write, readable=False)
+        self.messages = Connection(msg_read, writable=False)
+        self.send_lock = threading.Lock()
+        self.cache = DatasetCache()
+        self.task: Key | None = None
+        self.reader: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, *command: object) -> bool:
+        """False if the worker is gone (its reader then reports the task as lost)."""
+        with self.send_lock:
+            try:
+                self.commands.send(command)
+                return True
+            except OSError:
+                return False
+
+    def close(self) -> None:
+        for conn in (self.commands, self.messages):
+            try:
+                conn.close()
+            except OSError:
+                continue
+
+
+class ProcessPool:
+    """A ``Backend`` of ``workers`` processes (default: the machine's cores), each training
+    one task at a time at ``niceness`` on ``threads`` row threads (default: its share of the
+    cores). A worker that dies is replaced at once and its task delivered as ``Lost``."""
+
+    def __init__(self, workers: int | None = None, *, niceness: int = 10,
+                 threads: int | None = None) -> None:
+        size = workers if workers is not None else os.cpu_count() or 1
+        if size < 1:
+            raise ValueError(f"training_workers must be at least 1, not {size}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
+        self.size = size
+        self.niceness = max(0, niceness)
+        self.threads = threads or max(1, parts.cores() // size)
+        self._workers: list[WorkerProcess] = []
+        self._lock = threading.Lock()
+        self._deliver: Deliver | None = None
+        self._closing = False
+
+    @property
+    def slots(self) -> int:
+        return self.size
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the live workers (one per slot once replacements have started)."""
+        with self._lock:
+            return [w.pid for w in self._workers]
+
+    def running(self) -> dict[Key, int]:
+        """The task each busy worker runs, with that worker's pid."""
+        with self._lock:
+            return {w.task: w.pid for w in self._workers if w.task is not None}
+
+    def start(self, deliver: Deliver) -> None:
+        with self._lock:
+            if self._deliver is not None:
+                raise RuntimeError("the process pool is already started")
+            self._deliver = deliver
+            self._workers = [self._spawn() for _ in range(self.size)]
+
+    def run(self, task: TrainingTask) -> None:
+        dataset = data_key(task)
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the process pool is shutting down")
+            idle = [w for w in self._workers if w.task is None]
+            if not idle:
+                raise RuntimeError(f"all {self.size} workers are busy: the scheduler runs "
+                                   "no more tasks than slots")
+            worker = next((w for w in idle if dataset in w.cache), idle[0])
+            worker.task = task.key
+            fresh = dataset not in worker.cache
+            if fresh:
+                worker.cache.add(dataset, len(task.csv[0]))
+            else:
+                worker.cache.use(dataset)
+        # outside the lock: a large dataset takes a while to write, and a failed send means
+        # the worker died, which its reader reports as the task being lost
+        if not fresh or worker.send("data", dataset, task.csv):
+            worker.send("run", task.without_data())
+
+    def stop(self, key: Key) -> None:
+        with self._lock:
+            worker = next((w for w in self._workers if w.task == key), None)
+        if worker is not None:
+            worker.send("stop", key)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closing = True
+            workers = list(self._workers)
+        for w in workers:
+            w.send("exit")
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S
+        for w in workers:
+            if w.reader is not None:
+                w.reader.join(max(0.0, deadline - time.monotonic()))
+        for w in workers:
+            if w.reader is not None and w.reader.is_alive():
+                log.warning("training worker %d did not stop in %.0f s; killing it", w.pid,
+                            SHUTDOWN_GRACE_S)
+                w.process.kill()
+                w.reader.join(5.0)
+
+    # ------------------------------------------------------------ workers
+
+    def _spawn(self) -> WorkerProcess:
+        worker = WorkerProcess(self.niceness, self.threads)
+        worker.reader = threading.Thread(target=self._read, args=(worker,), daemon=True,
+                                         name=f"qwidgets-pool-reader-{worker.pid}")
+        worker.reader.start()
+        return worker
+
+    def _read(self, worker: WorkerProcess) -> None:
+        while True:
+            try:
+                message: Message = worker.messages.recv()
+            except (EOFError, OSError):
+                break
+            if isinstance(message, Finished | Failed | Stopped):
+                with self._lock:  # idle before the scheduler hears its slot is free
+                    if worker.task == message.key:
+                        worker.task = None
+            self._send_on(message)
+        self._bury(worker)
+
+    def _bury(self, worker: WorkerProcess) -> None:
+        code = worker.process.wait()
+        worker.close()
+        with self._lock:
+            key, worker.task = worker.task, None
+            if worker in self._workers:
+                self._workers.remove(worker)
+            closing = self._closing
+            if not closing:
+                try:
+                    self._workers.append(self._spawn())
+                except OSError:
+                    log.exception("cannot start a training worker to replace %d", worker.pid)
+        if key is None:
+            if not closing:
+                log.warning("idle training worker %d died (%s); replaced", worker.pid,
+                            exit_description(code))
+            return
+        if closing:
+            self._send_on(Stopped(key))
+        else:
+            log.warning("training worker %d died (%s) running model %s; replaced", worker.pid,
+                        exit_description(code), key[1])
+            self._send_on(Lost(key, f"the worker process running it died "
+                                    f"({exit_description(code)})"))
+
+    def _send_on(self, message: Message) -> None:
+        assert self._deliver is not None
+        try:
+            self._deliver(message)
+        except Exception:  # the scheduler's bug: keep reading, or the worker would block
+            log.exception("delivering %s failed", type(message).__name__)
+
+
+def exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
