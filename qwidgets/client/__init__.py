@@ -49,7 +49,8 @@ if TYPE_CHECKING:
         NPEIGHStateParameters,
         PowerIterStateParameters,
     )
-    from qwidgets.client.qcog.sync import QcogClient
+    from qwidgets.client.qcog.sweep import Sweep, SweepRow
+    from qwidgets.client.qcog.sync import QcogClient, SyncSweep
     from qwidgets.client.retry import RetryPolicy
 
 __all__ = [
@@ -97,6 +98,9 @@ __all__ = [
     "ServerValidationError",
     "ServiceUnavailableError",
     "SimulationReport",
+    "Sweep",
+    "SweepRow",
+    "SyncSweep",
     "TaskFailedError",
     "TaskInfo",
     "TrainingCancelledError",
@@ -113,6 +117,8 @@ _WHERE = {
     "AsyncQcogClient": "qcog.client",
     **dict.fromkeys(("AsyncJobsClient", "JobEvent", "JobInfo", "QueuePosition"), "braket.hybrid_jobs"),
     "QcogClient": "qcog.sync",
+    "SyncSweep": "qcog.sync",
+    **dict.fromkeys(("Sweep", "SweepRow"), "qcog.sweep"),
     "RetryPolicy": "retry",
     "TrainingPipeline": "pipeline.training",
     **dict.fromkeys(("Action", "FunctionAction"), "pipeline.action"),

@@ -43,6 +43,7 @@ from qwidgets.client.qcog.status import (
     timed_out,
     validate_version,
 )
+from qwidgets.client.qcog.sweep import CONCURRENCY, POLL_TIME, Sweep, attach_sweep, start_sweep
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.protocol.data import check_columns_match
 from qwidgets.protocol.params import validate_inference, validate_model, validate_training_parameters
@@ -429,6 +430,28 @@ class AsyncQcogClient:
         # Lets `%qw_grid on` show inference results, and only those, as an InferenceGrid.
         frame.attrs["qwidgets"] = {"kind": "inference", "model_guid": guid}
         return frame
+
+    # ------------------------------------------------------------ sweeps
+
+    def start_sweep(self, data: pd.DataFrame, configs: Any, *, holdout: float = 0.25,
+                    metric: str | None = None, seed: int = 0,
+                    target: str | Sequence[str] | None = None, concurrency: int = CONCURRENCY,
+                    standardize: bool = True, poll_time: float = POLL_TIME) -> Sweep:
+        """Train every configuration (a list of dicts, or a grid: a dict of lists) on the same
+        data and rank them on held-out rows; returns at once a ``Sweep`` running on this loop.
+        Fields and behaviour: ``qwidgets.client.qcog.sweep`` and ``docs/sweep.md``."""
+        return start_sweep(self, data, configs, holdout=holdout, metric=metric, seed=seed,
+                           target=target, concurrency=concurrency, standardize=standardize,
+                           poll_time=poll_time)
+
+    async def sweep(self, data: pd.DataFrame, configs: Any, **options: Any) -> pd.DataFrame:
+        """``start_sweep(...)`` and wait for it: the leaderboard, best first."""
+        return await self.start_sweep(data, configs, **options).wait()
+
+    async def attach_sweep(self, sweep_id: str, *, concurrency: int | None = None,
+                           poll_time: float = POLL_TIME) -> Sweep:
+        """A sweep saved by an earlier kernel, running again (see ``Sweep.id``)."""
+        return await attach_sweep(self, sweep_id, concurrency=concurrency, poll_time=poll_time)
 
     def _model_guid_or_raise(self) -> str:
         guid = self.model_guid

@@ -7,7 +7,7 @@ under a running loop, never a global patch of asyncio.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +17,7 @@ from qwidgets.client.http import HttpClient
 from qwidgets.client.loop_thread import LoopThread, close_at_exit, shared_loop
 from qwidgets.client.qcog.client import DEFAULT_QCOG_VERSION, UPLOAD_THRESHOLD, AsyncQcogClient, Operator
 from qwidgets.client.qcog.parameters import InferenceParameters, StateParameters, WeightParameters
+from qwidgets.client.qcog.sweep import Sweep, SweepRow
 from qwidgets.client.retry import RetryPolicy
 
 
@@ -195,3 +196,83 @@ class QcogClient:
         self, data: pd.DataFrame, parameters: InferenceParameters | Mapping[str, Any] | None
     ) -> pd.DataFrame:
         return self._loop.run(self._client.inference(data, parameters))
+
+    # ------------------------------------------------------------ sweeps
+
+    def start_sweep(self, data: pd.DataFrame, configs: Any, **options: Any) -> SyncSweep:
+        """``AsyncQcogClient.start_sweep`` on this client's loop thread; returns at once."""
+        return SyncSweep(self._loop.run(_started(self._client, data, configs, options)),
+                         self._loop)
+
+    def sweep(self, data: pd.DataFrame, configs: Any, **options: Any) -> pd.DataFrame:
+        """Run a sweep to its end: the leaderboard, best first."""
+        return self.start_sweep(data, configs, **options).wait()
+
+    def attach_sweep(self, sweep_id: str, *, concurrency: int | None = None,
+                     poll_time: float = 1.0) -> SyncSweep:
+        return SyncSweep(self._loop.run(self._client.attach_sweep(
+            sweep_id, concurrency=concurrency, poll_time=poll_time)), self._loop)
+
+
+async def _started(client: AsyncQcogClient, data: pd.DataFrame, configs: Any,
+                   options: dict[str, Any]) -> Sweep:
+    return client.start_sweep(data, configs, **options)  # a task on the loop thread
+
+
+class SyncSweep:
+    """A ``Sweep`` running on a client's loop thread, without ``await``. ``on_change``
+    callbacks run on that thread; ``sweep`` is the async object (for a SweepBoard)."""
+
+    def __init__(self, sweep: Sweep, loop: LoopThread) -> None:
+        self.sweep = sweep
+        self._loop = loop
+
+    def __repr__(self) -> str:
+        return repr(self.sweep)
+
+    @property
+    def id(self) -> str:
+        return self.sweep.id
+
+    @property
+    def rows(self) -> list[SweepRow]:
+        return self.sweep.rows
+
+    @property
+    def columns(self) -> list[str]:
+        return self.sweep.columns
+
+    @property
+    def metric_name(self) -> str:
+        return self.sweep.metric_name
+
+    @property
+    def version(self) -> int:
+        return self.sweep.version
+
+    @property
+    def done(self) -> bool:
+        return self.sweep.done
+
+    @property
+    def best(self) -> SweepRow | None:
+        return self.sweep.best
+
+    @property
+    def best_guid(self) -> str | None:
+        return self.sweep.best_guid
+
+    def on_change(self, callback: Callable[[Sweep], None]) -> Callable[[], None]:
+        return self.sweep.on_change(callback)
+
+    def leaderboard(self) -> pd.DataFrame:
+        return self.sweep.leaderboard()
+
+    def wait(self, timeout: float | None = None) -> pd.DataFrame:
+        return self._loop.run(self.sweep.wait(), timeout)
+
+    def cancel(self, index: int | None = None) -> None:
+        self._loop.run(self.sweep.cancel(index))
+
+    def client_for(self, index: int) -> QcogClient:
+        return QcogClient(self._loop.run(self.sweep.client_for(index)), self._loop)

@@ -1,0 +1,448 @@
+"""``Sweep``: many configurations of one model family trained on the same data, ranked on the
+same held-out rows.
+
+    sweep = client.start_sweep(df, {"model": ["pauli"], "qbits": [2, 3]}, holdout=0.25)
+    board = await sweep.wait()          # a DataFrame, best first
+    best = await sweep.client_for(sweep.best.index)
+
+The training part is uploaded once; up to ``concurrency`` trainings run at once, each through
+its own ``AsyncQcogClient`` on the parent's connection pool; a service that refuses a training
+with 429 (its quota of active trainings) is waited out, not counted as a failure. One poll loop
+follows every running training. The sweep is saved (``sweep_store``) at every status change, so
+``attach_sweep(sweep.id)`` in a new kernel picks it up where it was. Fields of a configuration:
+``qwidgets.client.qcog.sweep_configs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from qwidgets.client.errors import ApiError, ServiceUnavailableError, UsageError, ValidationError
+from qwidgets.client.qcog import sweep_store
+from qwidgets.client.qcog.status import WAITING_STATUSES
+from qwidgets.client.qcog.sweep_configs import Plan, expand, model_arguments, plan, varying
+from qwidgets.client.qcog.sweep_data import SweepData, classes_metric, prepare, scores
+from qwidgets.client.qcog.sweep_rows import (
+    ACTIVE,
+    SweepRow,
+    check_metric,
+    flat_loss,
+    leaderboard,
+    ranked,
+)
+from qwidgets.protocol.scaling import FrameScaling
+
+if TYPE_CHECKING:  # the client imports this module; siblings are made as type(parent)(...)
+    from qwidgets.client.qcog.client import AsyncQcogClient
+
+__all__ = ["Sweep", "SweepRow", "attach_sweep", "start_sweep"]
+
+logger = logging.getLogger("qwidgets.client")
+
+CONCURRENCY = 4
+POLL_TIME = 1.0
+FIRST_POLL = 0.05
+# Waiting for a place after a 429: at first briefly, then at most this long between tries.
+MAX_QUOTA_WAIT = 8.0
+
+OnChange = Callable[["Sweep"], None]
+
+
+class Sweep:
+    """A running (or finished) sweep; ``rows`` in the order of the configurations."""
+
+    def __init__(self, parent: AsyncQcogClient, sweep_id: str, rows: list[SweepRow],
+                 columns: list[str], metric_name: str, shared: SweepData, *,
+                 concurrency: int, poll_time: float) -> None:
+        self.id = sweep_id
+        self.rows = rows
+        self.columns = columns
+        self.metric_name = metric_name
+        self.version = 0
+        self._parent = parent
+        self._shared = shared
+        self._plans: dict[int, Plan] = {}
+        self._concurrency = concurrency
+        self._poll_time = poll_time
+        self._callbacks: list[OnChange] = []
+        self._clients: dict[int, AsyncQcogClient] = {}
+        self._ended: dict[int, asyncio.Event] = {}
+        self._cancelling: set[int] = set()
+        self._freed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._training_frame: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row.status] = counts.get(row.status, 0) + 1
+        return f"Sweep({self.id!r}, {len(self.rows)} configurations, {counts})"
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    @property
+    def best(self) -> SweepRow | None:
+        """The completed row with the best metric, if any."""
+        top = ranked(self.rows, self.metric_name)
+        first = top[0] if top else None
+        scored = first is not None and first.status == "completed" and first.metric is not None
+        return first if scored else None
+
+    @property
+    def best_guid(self) -> str | None:
+        best = self.best
+        return best.guid if best else None
+
+    @property
+    def target(self) -> list[str]:
+        return list(self._shared.targets)
+
+    @property
+    def held_out(self) -> pd.DataFrame:
+        """The rows every model is scored on (targets included)."""
+        return self._shared.held_out.copy()
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Best first: the varying config fields, the metric (accuracy; or r2 and mae),
+        train_time_s, status, reason, guid."""
+        return leaderboard(self.rows, self.columns, self.metric_name)
+
+    def on_change(self, callback: OnChange) -> Callable[[], None]:
+        """Call ``callback(sweep)`` on the sweep's loop at every change; returns the
+        function that unsubscribes it."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+        return unsubscribe
+
+    # ------------------------------------------------------------ acting
+
+    async def wait(self) -> pd.DataFrame:
+        """Wait until every row is final; the leaderboard."""
+        if self._task is None:
+            raise UsageError("this sweep was not started: use client.start_sweep(...)")
+        await asyncio.shield(self._task)
+        return self.leaderboard()
+
+    async def cancel(self, index: int | None = None) -> None:
+        """Cancel one row (``index``) or every unfinished one: a queued row ends at once, a
+        running training is stopped on the server."""
+        for row in self.rows if index is None else [self._row(index)]:
+            if row.status == "queued" and row.index not in self._clients:
+                self._update(row, status="cancelled", reason="cancelled before it started")
+                self._end(row)
+            elif row.status in ("queued", *ACTIVE):
+                self._cancelling.add(row.index)
+                self._freed.set()  # a row waiting out a 429 gives up now
+                self._freed = asyncio.Event()
+                client = self._clients.get(row.index)
+                if client is not None and client.model_guid is not None:
+                    await client.cancel()
+                    self._update(row, reason="cancel requested")
+
+    async def client_for(self, index: int) -> AsyncQcogClient:
+        """A client with row ``index``'s model loaded (and the data's scaling), ready for
+        ``inference``; it shares the sweep's connections (do not close it)."""
+        row = self._row(index)
+        if row.guid is None or row.status != "completed":
+            raise UsageError(f"row {index} has no trained model (status {row.status!r}"
+                             f"{': ' + row.reason if row.reason else ''}); pick a completed "
+                             "row, e.g. sweep.best.index")
+        return await self._loaded(row.guid)
+
+    # ------------------------------------------------------------ the work
+
+    def start(self, training_frame: pd.DataFrame | None = None) -> Sweep:
+        self._training_frame = training_frame
+        for row in self.rows:
+            if row.status != "invalid":
+                self._plans[row.index] = plan(row.config, self._shared.operators,
+                                              self._shared.targets, self._shared.training_rows)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sweep {self.id}")
+        self._task.add_done_callback(_report)
+        return self
+
+    async def _run(self) -> None:
+        poller = asyncio.create_task(self._poll_loop())
+        try:
+            if self._shared.dataset_guid is None:
+                await self._upload()
+            self._save()
+            slots = asyncio.Semaphore(self._concurrency)
+            # Trainings already on the server take their places first.
+            order = sorted(self.rows, key=lambda r: (r.status not in ACTIVE, r.index))
+            await asyncio.gather(*(self._run_row(row, slots) for row in order))
+        except Exception as exc:
+            for row in self.rows:
+                if not row.final:
+                    self._update(row, status="failed", reason=f"the sweep stopped: {exc}")
+            raise
+        # A cancelled task (its loop ends, the kernel shuts down) leaves the rows as they
+        # are, saved: attach_sweep(id) goes on with them.
+        finally:
+            poller.cancel()
+            self._save()
+            self._notify()
+
+    async def _upload(self) -> None:
+        frame = self._training_frame
+        if frame is None:
+            raise UsageError(f"sweep {self.id} stopped before its training data was uploaded; "
+                             "start it again with client.start_sweep(...)")
+        shared = self._shared
+        uploader = self._sibling()
+        await uploader.data(frame, standardize=shared.standardize, classes=shared.classes,
+                            warn=False)
+        shared.dataset_guid = uploader.dataset_guid
+        scaling = FrameScaling.fit(frame, standardize=shared.standardize,
+                                   classes=shared.classes)
+        shared.scaling = None if scaling.identity else scaling.to_dict()
+        self._training_frame = None
+
+    async def _run_row(self, row: SweepRow, slots: asyncio.Semaphore) -> None:
+        client: AsyncQcogClient | None = None
+        try:
+            if row.status in ("queued", *ACTIVE):
+                async with slots:
+                    if row.status == "cancelled":
+                        return
+                    if row.status == "queued":
+                        client = await self._start_training(row)
+                    elif row.guid is not None:
+                        client = await self._loaded(row.guid)
+                        self._follow(row, client)
+                    if client is None:
+                        return
+                    await self._ended.setdefault(row.index, asyncio.Event()).wait()
+            if row.status == "completed" and row.metric is None and not row.scores:
+                await self._score(row, client or await self._loaded(str(row.guid)))
+        except (ApiError, ValidationError, ServiceUnavailableError, UsageError) as exc:
+            self._update(row, status="failed", reason=str(exc))
+        except Exception as exc:  # a bug must not stop the other rows
+            logger.exception("sweep %s, row %d", self.id, row.index)
+            self._update(row, status="failed", reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._clients.pop(row.index, None)
+            self._end(row)
+
+    async def _start_training(self, row: SweepRow) -> AsyncQcogClient | None:
+        plan_ = self._plans[row.index]
+        client = self._sibling()
+        self._clients[row.index] = client
+        getattr(client, plan_.model)(**model_arguments(plan_))
+        await client.preloaded_data(str(self._shared.dataset_guid))
+        wait = 0.25
+        while True:
+            if row.index in self._cancelling:
+                self._update(row, status="cancelled", reason="cancelled before it started")
+                return None
+            try:
+                await client.train(plan_.batch_size, plan_.num_passes, plan_.weights,
+                                   plan_.state)
+                break
+            except ServiceUnavailableError as exc:
+                if "HTTP 429" not in exc.last_cause:
+                    raise
+                # The service's quota of active trainings is full (other clients' too): wait
+                # for one of ours to end, or a while, then try again.
+                self._update(row, reason=f"waiting for a free training place ({exc.last_cause})")
+                freed = self._freed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), wait)
+                wait = min(MAX_QUOTA_WAIT, wait * 2)
+        if self._shared.scaling is not None:
+            client.scaling = FrameScaling.from_dict(self._shared.scaling)
+        row.started_at = time.time()
+        self._update(row, status="pending", reason="", guid=client.model_guid, persist=True)
+        self._follow(row, client)
+        if row.index in self._cancelling:
+            await client.cancel()
+        return client
+
+    def _follow(self, row: SweepRow, client: AsyncQcogClient) -> None:
+        self._clients[row.index] = client
+        self._ended.setdefault(row.index, asyncio.Event())
+        self._wake.set()
+
+    async def _poll_loop(self) -> None:
+        """One loop polls every running training: quickly at first, then every poll_time."""
+        interval = FIRST_POLL
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            if self._wake.is_set():
+                self._wake.clear()
+                interval = FIRST_POLL
+            watched = [(i, c) for i, c in self._clients.items()
+                       if self.rows[i].status in ACTIVE and self.rows[i].guid is not None]
+            if watched:
+                await asyncio.gather(*(self._poll(self.rows[i], c) for i, c in watched))
+                interval = min(self._poll_time, interval * 1.5)
+
+    async def _poll(self, row: SweepRow, client: AsyncQcogClient) -> None:
+        try:
+            view = await client.progress()
+        except ServiceUnavailableError:
+            return  # transient: the next round asks again
+        except ApiError as exc:
+            self._update(row, status="failed", reason=str(exc))
+            self._ended[row.index].set()
+            return
+        status = str(view.get("status"))
+        loss = flat_loss(client.trained_model.get("loss"))
+        progress = float(view.get("training_completion") or 0)
+        if status in WAITING_STATUSES:
+            shown = "processing" if status == "cancelled_pending" else status
+            reason = "cancelling" if status == "cancelled_pending" else row.reason
+            self._update(row, status=shown, reason=reason, progress=progress, loss=loss)
+            return
+        elapsed = time.time() - row.started_at if row.started_at is not None else None
+        if status == "completed":
+            self._update(row, status="completed", reason="", progress=100.0, loss=loss,
+                         train_time_s=elapsed)
+        elif status == "cancelled":
+            self._update(row, status="cancelled", reason="cancelled", loss=loss,
+                         train_time_s=elapsed)
+        else:
+            reason = view.get("failure_reason") or f"the training ended {status!r}"
+            self._update(row, status="failed", reason=str(reason), loss=loss,
+                         train_time_s=elapsed)
+        self._ended[row.index].set()
+
+    async def _score(self, row: SweepRow, client: AsyncQcogClient) -> None:
+        shared = self._shared
+        forecast = await client.inference(shared.inputs, {
+            "operators_to_forecast": shared.targets,
+            "state_parameters": self._plans[row.index].state})
+        found = scores(shared, forecast, self.metric_name)
+        self._update(row, scores=found, metric=found.get(self.metric_name), persist=True)
+
+    # ------------------------------------------------------------ helpers
+
+    def _sibling(self) -> AsyncQcogClient:
+        parent = self._parent
+        return type(parent)(parent.http_client, version=parent.version,
+                            upload_threshold=parent.upload_threshold)
+
+    async def _loaded(self, guid: str) -> AsyncQcogClient:
+        client = await self._sibling().preloaded_model(guid)
+        if self._shared.scaling is not None:
+            client.scaling = FrameScaling.from_dict(self._shared.scaling)
+        return client
+
+    def _row(self, index: int) -> SweepRow:
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not 0 <= index < len(self.rows):
+            raise ValidationError("index", index, f"must be a row index from 0 to "
+                                  f"{len(self.rows) - 1}", "e.g. sweep.best.index")
+        return self.rows[index]
+
+    def _end(self, row: SweepRow) -> None:
+        event = self._ended.get(row.index)
+        if event is not None:
+            event.set()
+        # Anyone waiting for a place after a 429 tries again.
+        self._freed.set()
+        self._freed = asyncio.Event()
+
+    def _update(self, row: SweepRow, *, persist: bool = False, **changes: Any) -> None:
+        moved = "status" in changes and changes["status"] != row.status
+        changed = False
+        for name, value in changes.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+                changed = True
+        if moved or persist:
+            self._save()
+        if changed:
+            self._notify()
+
+    def _notify(self) -> None:
+        self.version += 1
+        for callback in list(self._callbacks):
+            try:
+                callback(self)
+            except Exception:
+                logger.exception("a sweep's on_change callback failed")
+
+    def _save(self) -> None:
+        try:
+            sweep_store.save(self.id, self.state())
+        except OSError as exc:
+            logger.warning("sweep %s could not be saved (%s); it cannot be reattached", self.id,
+                           exc)
+
+    def state(self) -> dict[str, Any]:
+        """What a new kernel needs to reattach (never the token)."""
+        return {"id": self.id, "base_url": self._parent.http_client.base_url,
+                "metric": self.metric_name, "columns": self.columns,
+                "concurrency": self._concurrency, "data": self._shared.to_dict(),
+                "rows": [row.to_dict() for row in self.rows], "saved": time.time()}
+
+
+def start_sweep(parent: AsyncQcogClient, data: pd.DataFrame,
+                configs: Sequence[Mapping[str, Any]] | Mapping[str, Any], *,
+                holdout: float, metric: str | None, seed: int,
+                target: str | Sequence[str] | None, concurrency: int, standardize: bool,
+                poll_time: float) -> Sweep:
+    """Validate everything, then start the sweep as a task on the running loop."""
+    asyncio.get_running_loop()  # a clear RuntimeError outside a loop, before any work
+    _check_positive("concurrency", concurrency, int)
+    _check_positive("poll_time", poll_time, (int, float))
+    expanded = expand(configs)
+    shared, training = prepare(data, target, holdout, seed, standardize)
+    metric_name = check_metric(metric, classes_metric(shared))
+    rows = [SweepRow(i, c) for i, c in enumerate(expanded)]
+    for row in rows:
+        try:
+            plan(row.config, shared.operators, shared.targets, shared.training_rows)
+        except ValidationError as exc:
+            row.status, row.reason = "invalid", str(exc)
+    sweep = Sweep(parent, uuid.uuid4().hex[:12], rows, varying(expanded), metric_name, shared,
+                  concurrency=concurrency, poll_time=float(poll_time))
+    return sweep.start(training)
+
+
+async def attach_sweep(parent: AsyncQcogClient, sweep_id: str, *,
+                       concurrency: int | None, poll_time: float) -> Sweep:
+    """The sweep saved under ``sweep_id``, live again: it polls its running trainings, scores
+    the ones that ended, and starts those that were still queued."""
+    body = sweep_store.load(sweep_id)
+    base_url = parent.http_client.base_url
+    if body.get("base_url") != base_url:
+        raise UsageError(f"sweep {sweep_id} ran on {body.get('base_url')}, not on {base_url}; "
+                         "connect a client to that service to reattach it")
+    rows = [SweepRow.from_dict(r) for r in body["rows"]]
+    limit = int(body.get("concurrency") or CONCURRENCY) if concurrency is None else concurrency
+    _check_positive("concurrency", limit, int)
+    sweep = Sweep(parent, sweep_id, rows, list(body["columns"]), str(body["metric"]),
+                  SweepData.from_dict(body["data"]), concurrency=limit,
+                  poll_time=float(poll_time))
+    return sweep.start()
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    # Read here so an unawaited sweep's failure is logged, not lost as "never retrieved".
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("%s stopped: %s", task.get_name(), task.exception())
+
+
+def _check_positive(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        raise ValidationError(name, value, "must be a positive number",
+                              f"e.g. {name}={CONCURRENCY if name == 'concurrency' else 1.0}")
