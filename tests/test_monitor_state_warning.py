@@ -54,8 +54,6 @@ async def test_progress_view_carries_the_servers_state_fields_only_when_present(
     assert f"warning: {text}" in describe_progress(view)
 
 
-@pytest.mark.xfail(reason="until sim/server/trainings.py stores the engine's state fields",
-                   strict=False)
 async def test_an_unconverged_training_warns_in_the_monitor_and_its_static_form(client):
     await train(client, STARVED)
     monitor = TrainingMonitor(client)
