@@ -118,7 +118,8 @@ def test_exported_monitor_renders_and_hovers_without_a_kernel(page: Any, tmp_pat
         monitor.push(values)
         monitor.end_pass()
     monitor.update(status="completed", training_completion=100.0, num_passes=6,
-                   num_batches=10_000)
+                   num_batches=10_000,
+                   state_warning="LOBPCG_FAST stopped at its iteration budget for 3% of rows")
     monitor.finish()
     path = monitor.save_html(tmp_path / "monitor.html")
     page.goto(path.as_uri())
@@ -127,6 +128,9 @@ def test_exported_monitor_renders_and_hovers_without_a_kernel(page: Any, tmp_pat
     assert panel.locator(".qw-badge").inner_text() == "completed"
     assert panel.locator("button.qw-cancel").is_hidden()  # nothing to cancel without a kernel
     assert "60 000 values, 4 000 drawn" in panel.locator(".qw-points").inner_text()
+    warning = panel.get_by_role("status", name="solver warning")
+    assert warning.inner_text() == "Warning: LOBPCG_FAST stopped at its iteration budget for 3% of rows"
+    assert "warning: LOBPCG_FAST" in panel.locator(".qw-log").inner_text()
     canvas = panel.locator("canvas")
     page.wait_for_timeout(200)
     assert canvas.evaluate(CANVAS_INK)["ink"] > 2_000
