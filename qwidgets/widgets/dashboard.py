@@ -77,7 +77,8 @@ class Dashboard(ipywidgets.VBox):
 
     # ------------------------------------------------------------ the loop
 
-    def _on_train(self, client: AsyncQcogClient, model: dict[str, Any] | None = None) -> None:
+    def _on_train(self, client: AsyncQcogClient, model: dict[str, Any] | None = None,
+                  rows: pd.DataFrame | None = None) -> None:
         if self.monitor is not None:
             self.monitor.close()
         self.monitor = TrainingMonitor(client, title="Training")
@@ -89,12 +90,13 @@ class Dashboard(ipywidgets.VBox):
             self.grid = None
         self._grid_box.children = []
         self._say(f"Training model {client.model_guid}…")
-        task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor, model))
+        task = asyncio.get_running_loop().create_task(self._follow(client, self.monitor, model, rows))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _follow(self, client: AsyncQcogClient, monitor: TrainingMonitor,
-                      model: dict[str, Any] | None = None) -> None:
+                      model: dict[str, Any] | None = None,
+                      rows: pd.DataFrame | None = None) -> None:
         try:
             status = await monitor.wait()
             if monitor is not self.monitor:
@@ -105,19 +107,20 @@ class Dashboard(ipywidgets.VBox):
                 self._say(f"The training ended {status}: no forecast.")
                 return
             self._say("Trained. Forecasting…")
-            await self.infer(client, model)
+            await self.infer(client, model, rows)
         except Exception as exc:  # shown, not lost in the log
             log.exception("dashboard step failed")
             self._say(f"{type(exc).__name__}: {exc}", error=True)
 
-    async def use(self, client: AsyncQcogClient) -> InferenceGrid | None:
+    async def use(self, client: AsyncQcogClient,
+                  rows: pd.DataFrame | None = None) -> InferenceGrid | None:
         """Show a model trained elsewhere (a sweep's "Use this model"): its training in the
-        monitor, then its forecast of the held-out rows (or ``inference_data``) in the grid.
-        Returns the grid, or None if that training did not complete."""
+        monitor, then its forecast of ``rows`` (a sweep's held-out rows; by default the
+        dashboard's own) in the grid. Returns the grid, or None if it did not complete."""
         if client.model_guid is None:
             raise QwidgetsError("this client has no model: pass one that trained or was "
                                 "loaded with `await client.preloaded_model(guid)`")
-        self._on_train(client, model=client.model)
+        self._on_train(client, model=client.model, rows=rows)
         return await self.wait()
 
     async def wait(self) -> InferenceGrid | None:
@@ -127,12 +130,13 @@ class Dashboard(ipywidgets.VBox):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         return self.grid
 
-    async def infer(self, client: AsyncQcogClient,
-                    model: dict[str, Any] | None = None) -> InferenceGrid:
-        """Forecast the targets on the held-out rows (or ``inference_data``) and show them
-        beside the actual values, with their score. ``model``: the model's choice when it is
-        not the form's (``client.model`` of a sweep's configuration)."""
-        data, rows = self._forecast_rows()
+    async def infer(self, client: AsyncQcogClient, model: dict[str, Any] | None = None,
+                    given: pd.DataFrame | None = None) -> InferenceGrid:
+        """Forecast the targets on the held-out rows (or ``inference_data``, or ``given``)
+        and show them beside the actual values, with their score. ``model``: the model's
+        choice when it is not the form's (``client.model`` of a sweep's configuration)."""
+        data, rows = (self._forecast_rows() if given is None else
+                      (given, f"the {len(given):,} rows given (held out of the sweep)"))
         if data is None:
             raise QwidgetsError("no data to forecast: pass inference_data=df or data=df")
         if model is None:

@@ -82,7 +82,6 @@ class SweepBoard(QWidget):
         self._has_dashboard = dashboard is not None
         self.chosen: AsyncQcogClient | None = None
         self._choosers: list[Chooser] = []
-        self._clients: list[Any] = []
         self._throttle = Throttle(self._flush, update_interval)
         self._requests.register(Request.CANCEL_SWEEP, self._on_cancel_request)
         self._requests.register(Request.USE_MODEL, self._on_use_request)
@@ -108,7 +107,21 @@ class SweepBoard(QWidget):
         self._unsubscribe = sweep.on_change(lambda *_: self._changed())
         self._throttle_request()
         self._send_now()
+        loop = running_loop()
+        if loop is not None and not getattr(sweep, "done", True):
+            # The sweep's last on_change comes before its task has ended (``done`` is still
+            # False then): the end itself is what makes the final state.
+            _keep(loop.create_task(self._final_state(sweep)))
         return self
+
+    async def _final_state(self, sweep: Any) -> None:
+        try:
+            await sweep.wait()
+        except Exception as exc:  # a sweep that stopped shows it on its rows
+            log.debug("sweep %s ended with %r", getattr(sweep, "id", "?"), exc)
+        if sweep is self._sweep:
+            self._throttle_request()
+            self._send_now()
 
     @classmethod
     async def attach(cls, sweep_id: str, client: AsyncQcogClient | None = None,
@@ -253,13 +266,12 @@ class SweepBoard(QWidget):
             raise ValidationError("index", index, f"is {statuses[index]}: only a completed "
                                   "configuration has a model to use", "pick a completed row")
         client = await sweep.client_for(index)
-        self._clients.append(client)
         self.chosen = client
         self.chosen_index = index
         self.error = ""
         self.message = f"configuration {index} chosen (model {client.model_guid})"
         if self.dashboard is not None:
-            await self.dashboard.use(client)
+            await self.dashboard.use(client, rows=getattr(sweep, "held_out", None))
             self.message = f"configuration {index} handed to the dashboard (model {client.model_guid})"
         for choose in list(self._choosers):
             result = choose(client)
@@ -334,21 +346,18 @@ class SweepBoard(QWidget):
             unsubscribe()
 
     def close(self) -> None:
-        """Stop showing the sweep (it goes on running) and close the clients the board
-        opened ("Use this model", attach), except one handed to a dashboard."""
+        """Stop showing the sweep (it goes on running). A client the board opened (``attach``
+        or ``start`` without one) is closed once the sweep has ended; the chosen model's
+        client shares the sweep's connections and stays usable while they are open."""
         self._stop_following()
         if self._throttle is not None:
             self._throttle.cancel()
-        handed = self.chosen if self.dashboard is not None else None
-        clients = [c for c in getattr(self, "_clients", []) if c is not handed]
         owned, sweep = self._owned_client, self._sweep
-        self._clients, self._owned_client = [], None
+        self._owned_client = None
         loop = running_loop()
-        if loop is not None:
-            for client in clients:
-                _keep(loop.create_task(client.close()))
-            if owned is not None:  # the sweep runs on it: closed once the sweep ended
-                _keep(loop.create_task(_close_after(owned, sweep)))
+        if loop is not None and owned is not None:
+            # the sweep runs on it: closed once the sweep ended
+            _keep(loop.create_task(_close_after(owned, sweep)))
         super().close()
 
 
