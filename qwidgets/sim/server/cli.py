@@ -5,7 +5,8 @@ Tokens come from ``--token-file PATH`` (one token a line: one namespace each), e
 ``--token`` (repeatable; other users can read it in the process list, so prefer the file or
 the environment), else ``QCOG_API_TOKEN``, else one is generated and printed once, so whoever
 started the server can hand it out. ``--max-*`` options bound what one request and one token
-may cost (``qwidgets.sim.server.limits``).
+may cost (``qwidgets.sim.server.limits``). ``--dask tcp://HOST:8786`` runs the trainings on
+a Dask cluster (``docs/dask.md``) instead of local worker processes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=int, default=256,
                        help="largest request body in MiB (default 256)")
     serve.add_argument("--workers", type=int, default=None,
-                       help="trainings run at once (default: half the CPUs)")
+                       help="trainings run at once (default: one per core; with --dask, one "
+                       "per worker thread of the cluster)")
+    serve.add_argument("--dask", metavar="ADDRESS", default=None,
+                       help="run trainings on the Dask cluster whose scheduler is at ADDRESS "
+                       "(tcp://HOST:8786) instead of local worker processes; needs "
+                       'pip install "qwidgets[dask]"')
     serve.add_argument("--run-job-code", action="store_true",
                        help="let hybrid jobs run the sources their callers upload (each in a "
                        "sandboxed process, as this server's user: whoever holds a token can "
@@ -72,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qwidgets.sim.server import logs
     from qwidgets.sim.server.app import make_app, runner_options
     from qwidgets.sim.server.dirlock import DataDirInUseError
+    from qwidgets.sim.server.embedded import training_backend
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for handler in logging.getLogger().handlers:  # this process's own log: no token in it
@@ -90,18 +97,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tokens:
         tokens = [secrets.token_urlsafe(24)]
     try:
+        backend = training_backend(args.dask, args.workers)
+    except (ImportError, ValueError) as exc:
+        print(f"error: --dask: {exc}", file=sys.stderr)
+        return 2
+    try:
         app = make_app(args.data_dir, set(tokens), training_workers=args.workers,
                        limits=limits.from_arguments(args, args.max_body_mb << 20),
-                       run_job_code=args.run_job_code)
+                       run_job_code=args.run_job_code, training_backend=backend)
     except (DataDirInUseError, ValueError) as exc:
+        if backend is not None:
+            backend.shutdown()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     shown = f"[{args.host}]" if ":" in args.host else args.host
     # job code calls back on loopback, whichever address the server binds
     local = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host, shown)
     app[job_routes.RUNNER].endpoint = f"http://{local}:{args.port}"
-    print(f"qwidgets simulator: http://{shown}:{args.port}/api/v1/ (data in {args.data_dir})",
-          flush=True)
+    where = f", trainings on the Dask cluster at {args.dask}" if args.dask else ""
+    print(f"qwidgets simulator: http://{shown}:{args.port}/api/v1/ (data in {args.data_dir}"
+          f"{where})", flush=True)
     if generated:
         # printed once, on purpose: the person who started the server hands it out
         print(f"token (generated): {tokens[0]}", flush=True)

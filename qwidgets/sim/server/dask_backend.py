@@ -92,11 +92,14 @@ class Run:
 class DaskBackend:
     """Runs trainings on the Dask cluster at ``address_or_client``: a scheduler address
     (``tcp://host:8786``; the client made for it is closed by ``shutdown``) or a running
-    synchronous ``distributed.Client`` (left open). ``keep_datasets``: how many datasets no
-    running training uses stay on the cluster, for the next training on them."""
+    synchronous ``distributed.Client`` (left open). ``max_slots``: run at most this many
+    trainings at once (default: one per worker thread of the cluster). ``keep_datasets``: how
+    many datasets no running training uses stay on the cluster, for the next training."""
 
-    def __init__(self, address_or_client: str | Client, *, connect_timeout: float = 30.0,
-                 keep_datasets: int = 4) -> None:
+    def __init__(self, address_or_client: str | Client, *, max_slots: int | None = None,
+                 connect_timeout: float = 30.0, keep_datasets: int = 4) -> None:
+        if max_slots is not None and max_slots < 1:
+            raise ValueError(f"max_slots (--workers) must be at least 1, not {max_slots}")
         distributed = import_distributed()
         if isinstance(address_or_client, str):
             try:
@@ -119,7 +122,8 @@ class DaskBackend:
                              f"distributed.Client, not {type(address_or_client).__name__}")
         self.name = f"qwidgets-{uuid.uuid4().hex[:12]}"
         self.keep_datasets = keep_datasets
-        self.scatters = 0  # datasets sent to the cluster, for tests and the curious
+        self.max_slots = max_slots
+        self.datasets_sent = 0  # scatters to the cluster (as ProcessPool.datasets_sent)
         self._distributed = distributed
         self._deliver: Deliver | None = None
         self._runs: dict[Key, Run] = {}
@@ -131,6 +135,7 @@ class DaskBackend:
         self._deliver_lock = threading.RLock()
         self._commands: queue.Queue[tuple[str, Run | None] | None] = queue.Queue()
         self._halt = threading.Event()
+        self._closed = False
         self._threads: list[threading.Thread] = []
         self._slots = 1
         self._slots_read = 0.0
@@ -171,8 +176,12 @@ class DaskBackend:
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop every run, wait up to ``timeout`` s for their ``Stopped``, write off the
-        rest as stopped, and release the queue, the events and the data."""
+        rest as stopped, and release the queue, the events and the data (and the client it
+        made). A second call does nothing."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             active = [r for r in self._runs.values() if not r.ended]
         for run in active:
             self.stop(run.task.key)
@@ -187,11 +196,13 @@ class DaskBackend:
             if run.future is not None:
                 run.future.cancel()
         self._halt.set()
-        self._commands.put(None)
-        self._threads[0].join(timeout)
-        with contextlib.suppress(Exception):  # the scheduler may already be gone
-            self._queue.put(pickle.dumps((HALT, None)))
-        self._threads[1].join(timeout)
+        if self._threads:
+            control, drain = self._threads
+            self._commands.put(None)
+            control.join(timeout)
+            with contextlib.suppress(Exception):  # the scheduler may already be gone
+                self._queue.put(pickle.dumps((HALT, None)))
+            drain.join(timeout)
         with contextlib.suppress(Exception):  # the scheduler may already be gone
             self._queue.close()
         with self._lock:
@@ -244,7 +255,7 @@ class DaskBackend:
         data = self._dataset(task)
         run.holds_data = True
         future = self.client.submit(
-            work, task.without_data(), data, self.name, run.run_id,
+            work, task.without_data(), data, task.csv[1], self.name, run.run_id,
             key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0)
         run.future = future
         future.add_done_callback(lambda _f: self._commands.put(("done", run)))
@@ -255,9 +266,10 @@ class DaskBackend:
         ident = (task.namespace, task.dataset_guid)
         with self._lock:
             data = self._data.get(ident)
-        if data is None:
-            data = self.client.scatter(task.csv, hash=False)
-            self.scatters += 1
+        if data is None or data.status != "finished":  # new, or lost with its worker
+            # the CSV text alone: a scattered tuple would be scattered item by item
+            data = self.client.scatter(task.csv[0], hash=False)
+            self.datasets_sent += 1
         with self._lock:
             self._data[ident] = data
             self._users[ident] += 1
@@ -342,8 +354,8 @@ class DaskBackend:
 
     def _refresh_slots(self) -> None:
         self._slots_read = time.monotonic()
-        threads = sum(self.client.nthreads().values())
-        self._slots = max(1, threads)
+        threads = max(1, sum(self.client.nthreads().values()))
+        self._slots = min(threads, self.max_slots or threads)
 
 
 def event_name(server: str, run_id: str, kind: str) -> str:
@@ -354,7 +366,8 @@ def lost_reason(future: Future | None) -> str:
     if future is None:
         return "the Dask cluster never ran it"
     if future.status == "cancelled":
-        return "the Dask cluster dropped it (the scheduler restarted or went away)"
+        return ("the Dask cluster dropped it (the worker holding its dataset died, or the "
+                "scheduler restarted)")
     try:
         exc = future.exception(timeout=1)
     except Exception as error:
@@ -365,7 +378,7 @@ def lost_reason(future: Future | None) -> str:
 # ---------------------------------------------------------------- on the worker
 
 
-def work(task: TrainingTask, csv: tuple[str, list[int]], server: str, run_id: str) -> None:
+def work(task: TrainingTask, csv: str, indexing: list[int], server: str, run_id: str) -> None:
     """A training on a Dask worker: ``run_task`` with its messages put in the server's queue
     and its stop event polled from a thread of its own."""
     from distributed import Event, Queue
@@ -399,7 +412,7 @@ def work(task: TrainingTask, csv: tuple[str, list[int]], server: str, run_id: st
     poller = threading.Thread(target=poll, name="qwidgets-dask-stop", daemon=True)
     poller.start()
     try:
-        run_task(task, emit, asked.is_set, frame_csv=csv)
+        run_task(task, emit, asked.is_set, frame_csv=(csv, indexing))
     finally:
         done.set()
         poller.join()

@@ -21,13 +21,18 @@ import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from qwidgets.sim.braket import job_routes
 from qwidgets.sim.server.app import ServerLimits, make_app, runner_options
 from qwidgets.sim.server.dirlock import DataDirInUseError, DirLock
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from qwidgets.sim.server.backend import Backend
 
 TOKEN_FILE = "token"
 SERVER_FILE = "server.json"
@@ -124,6 +129,16 @@ class SimServer:
             loop.close()
 
 
+def training_backend(dask: str | Client | None, workers: int | None) -> Backend | None:
+    """The backend of ``start(dask=...)`` and ``serve --dask``: None for the default local
+    pool; raises ``ValueError`` (a bad address) or ``ImportError`` naming the extra."""
+    if dask is None:
+        return None
+    from qwidgets.sim.server.dask_backend import DaskBackend
+
+    return DaskBackend(dask, max_slots=workers)
+
+
 def _bound_port(runner: web.AppRunner, fallback: int) -> int:
     for address in runner.addresses:
         if isinstance(address, tuple) and len(address) >= 2:
@@ -134,7 +149,8 @@ def _bound_port(runner: web.AppRunner, fallback: int) -> int:
 def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
           data_dir: str | Path | None = None, max_body_bytes: int | None = None,
           training_workers: int | None = None, run_job_code: bool = False,
-          limits: ServerLimits | None = None, _local_token: bool = False) -> SimServer:
+          limits: ServerLimits | None = None, dask: str | Client | None = None,
+          _local_token: bool = False) -> SimServer:
     """Serve the simulator from a daemon thread; ``port=0`` picks a free port.
 
     ``token=None``: a random token (read it from ``.token``). ``data_dir=None``: a fresh
@@ -142,15 +158,22 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
     holds ``data_dir``. ``run_job_code=True``: hybrid jobs run uploaded sources, each in a
     sandboxed process (this kernel's user runs them: turn it on for your own code only).
     ``limits``: what one request and one token may cost (``qwidgets.sim.server.limits``).
+    ``dask``: run the trainings on a Dask cluster instead of local worker processes: its
+    scheduler's address (``"tcp://host:8786"``) or a ``distributed.Client``; needs
+    ``pip install "qwidgets[dask]"`` (``training_workers`` then caps the trainings at once).
     """
     token = token if token is not None else secrets.token_urlsafe(32)
+    backend = training_backend(dask, training_workers)
     temp = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="qwidgets-sim-") if data_dir is None else data_dir)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         app = make_app(directory, token, max_body_bytes=max_body_bytes, limits=limits,
-                       training_workers=training_workers, run_job_code=run_job_code)
+                       training_workers=training_workers, run_job_code=run_job_code,
+                       training_backend=backend)
     except BaseException:
+        if backend is not None:
+            backend.shutdown()
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -163,6 +186,8 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
     server._thread.start()
     started.wait()
     if failure:
+        if backend is not None:  # the app never started it, so it never stops it either
+            backend.shutdown()
         if temp:
             shutil.rmtree(directory, ignore_errors=True)
         raise failure[0]
