@@ -1,11 +1,13 @@
 """One worker process of ``process_pool.ProcessPool``: ``python -m
 qwidgets.sim.server.pool_worker CMD_FD MSG_FD NICENESS THREADS``.
 
-It reads commands (``data``, ``run``, ``stop``, ``exit``) on one pipe from a listening thread,
-trains one task at a time on its main thread with ``backend.run_task`` and sends the task's
-messages on the other pipe. The listening thread is what makes ``stop`` reach a training
-between two chunks, and what ends the process as soon as the server's end of the pipe closes
-(the server exited or was killed): a worker never outlives its server.
+It lowers its priority before it imports numpy and the engine (a second of CPU that would
+otherwise compete with the server's event loop). A listening thread reads the commands
+(``data``, ``run``, ``stop``, ``exit``) from one pipe; the main thread trains one task at a
+time with ``backend.run_task`` and sends the task's messages on the other pipe. The listening
+thread is what makes ``stop`` reach a training between two chunks, and what ends the process as
+soon as the server's end of the pipe closes (the server exited or was killed): a worker never
+outlives its server.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import sys
 import threading
 from collections import OrderedDict
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from qwidgets.sim.engine import parts
-from qwidgets.sim.server.backend import Failed, Key, Message, TrainingTask, run_task
+if TYPE_CHECKING:
+    from qwidgets.sim.server.backend import Key, Message, TrainingTask
 
 DataKey = tuple[str, str]  # (namespace, dataset guid)
 Csv = tuple[str, list[int]]
@@ -66,6 +69,7 @@ class Worker:
         self.current: Key | None = None
         self.stop = threading.Event()
         self.stopped: set[Key] = set()  # stops that arrived before their task started
+        self.closing = False
 
     def listen(self, commands: Connection) -> None:
         try:
@@ -85,18 +89,22 @@ class Worker:
                         if self.current == args[0]:
                             self.stop.set()
                 elif kind == "exit":
-                    self.stop.set()
+                    with self.lock:
+                        self.closing = True
+                        self.stop.set()
                     self.tasks.put(None)
                     return
         except (EOFError, OSError):
             os._exit(0)  # the server is gone: nobody left to report to, nothing to save
 
     def serve(self) -> None:
+        from qwidgets.sim.server.backend import Failed, run_task
+
         while (task := self.tasks.get()) is not None:
             with self.lock:
                 self.current = task.key
-                self.stop = threading.Event()
-                if task.key in self.stopped:
+                self.stop.clear()
+                if task.key in self.stopped or self.closing:
                     self.stop.set()
                 csv = task.csv if task.csv[0] else self.data.get(data_key(task))
                 if data_key(task) in self.cache:
@@ -123,6 +131,8 @@ def main(argv: list[str]) -> None:
     cmd_fd, msg_fd, niceness, threads = (int(a) for a in argv)
     if niceness:
         os.nice(niceness)
+    from qwidgets.sim.engine import parts  # numpy: after the nice
+
     parts.set_threads(threads)
     worker = Worker(Connection(msg_fd, readable=False))
     threading.Thread(target=worker.listen, args=(Connection(cmd_fd, writable=False),),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -39,7 +40,11 @@ from qwidgets.sim.server.pool_worker import DatasetCache, data_key
 
 log = logging.getLogger("qwidgets.sim.server.process_pool")
 
-SHUTDOWN_GRACE_S = 10.0  # a worker asked to exit stops its training within a chunk
+# A worker asked to stop notices between two chunks of rows, which at a large dim or under
+# load can take seconds; past this grace it is killed and replaced instead. That loses
+# nothing: a stopped training keeps only its last pass's checkpoint either way.
+STOP_GRACE_S = 0.5
+SHUTDOWN_GRACE_S = 1.0
 BLAS_THREADS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -68,30 +73,38 @@ class WorkerProcess:
             os.close(msg_write)  # each side sees the other's death as end of file
         self.commands = Connection(cmd_write, readable=False)
         self.messages = Connection(msg_read, writable=False)
-        self.send_lock = threading.Lock()
+        # Commands go out from a thread of their own: a dataset of megabytes fills the pipe
+        # until the worker reads it, and neither the event loop (a cancel) nor the scheduler
+        # may wait for that, nor for a worker that is still starting.
+        self.outbox: queue.SimpleQueue[tuple[object, ...] | None] = queue.SimpleQueue()
+        self.writer = threading.Thread(target=self._write, daemon=True,
+                                       name=f"qwidgets-pool-writer-{self.process.pid}")
+        self.writer.start()
         self.cache = DatasetCache()
         self.task: Key | None = None
         self.reader: threading.Thread | None = None
+        self.stopped_by_kill = False  # its task ends as Stopped, not Lost
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def send(self, *command: object) -> bool:
-        """False if the worker is gone (its reader then reports the task as lost)."""
-        with self.send_lock:
+    def send(self, *command: object) -> None:
+        """Queue a command; one the worker does not live to read is dropped (its reader then
+        reports the task it held as lost)."""
+        self.outbox.put(command)
+
+    def _write(self) -> None:
+        while (command := self.outbox.get()) is not None:
             try:
                 self.commands.send(command)
-                return True
             except OSError:
-                return False
+                break
+        self.commands.close()
 
     def close(self) -> None:
-        for conn in (self.commands, self.messages):
-            try:
-                conn.close()
-            except OSError:
-                continue
+        self.outbox.put(None)
+        self.messages.close()
 
 
 class ProcessPool:
@@ -113,6 +126,7 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._deliver: Deliver | None = None
         self._closing = False
+        self.datasets_sent = 0  # datasets written to a worker (the rest were cached there)
 
     @property
     def slots(self) -> int:
@@ -149,18 +163,30 @@ class ProcessPool:
             fresh = dataset not in worker.cache
             if fresh:
                 worker.cache.add(dataset, len(task.csv[0]))
+                self.datasets_sent += 1
             else:
                 worker.cache.use(dataset)
-        # outside the lock: a large dataset takes a while to write, and a failed send means
-        # the worker died, which its reader reports as the task being lost
-        if not fresh or worker.send("data", dataset, task.csv):
-            worker.send("run", task.without_data())
+        if fresh:
+            worker.send("data", dataset, task.csv)
+        worker.send("run", task.without_data())
 
     def stop(self, key: Key) -> None:
         with self._lock:
             worker = next((w for w in self._workers if w.task == key), None)
         if worker is not None:
             worker.send("stop", key)
+            timer = threading.Timer(STOP_GRACE_S, self._kill_if_running, (worker, key))
+            timer.daemon = True
+            timer.start()
+
+    def _kill_if_running(self, worker: WorkerProcess, key: Key) -> None:
+        with self._lock:
+            if worker.task != key or worker.stopped_by_kill:
+                return
+            worker.stopped_by_kill = True
+        log.info("training worker %d did not stop model %s within %.1f s; killing it",
+                 worker.pid, key[1], STOP_GRACE_S)
+        worker.process.kill()
 
     def shutdown(self) -> None:
         with self._lock:
@@ -174,8 +200,8 @@ class ProcessPool:
                 w.reader.join(max(0.0, deadline - time.monotonic()))
         for w in workers:
             if w.reader is not None and w.reader.is_alive():
-                log.warning("training worker %d did not stop in %.0f s; killing it", w.pid,
-                            SHUTDOWN_GRACE_S)
+                log.info("training worker %d did not stop in %.1f s; killing it", w.pid,
+                         SHUTDOWN_GRACE_S)
                 w.process.kill()
                 w.reader.join(5.0)
 
@@ -192,7 +218,7 @@ class ProcessPool:
         while True:
             try:
                 message: Message = worker.messages.recv()
-            except (EOFError, OSError):
+            except Exception:  # EOF, or a message cut short by the worker's death
                 break
             if isinstance(message, Finished | Failed | Stopped):
                 with self._lock:  # idle before the scheduler hears its slot is free
@@ -219,7 +245,7 @@ class ProcessPool:
                 log.warning("idle training worker %d died (%s); replaced", worker.pid,
                             exit_description(code))
             return
-        if closing:
+        if closing or worker.stopped_by_kill:
             self._send_on(Stopped(key))
         else:
             log.warning("training worker %d died (%s) running model %s; replaced", worker.pid,

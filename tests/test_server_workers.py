@@ -1,0 +1,271 @@
+"""Trainings in worker processes: they run outside the server's process, a cancel reaches
+them, a killed worker is replaced and its training retried (or failed with the reason), the
+token queues are served in turn, and no worker outlives its server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pytest
+
+from qwidgets.sim.engine import parts
+from qwidgets.sim.server import limits
+from qwidgets.sim.server.backend import Key, TrainingTask
+from qwidgets.sim.server.limits import Quotas, ServerLimits
+from qwidgets.sim.server.process_pool import ProcessPool
+from qwidgets.sim.server.store import namespace
+
+from .server_support import OTHER_TOKEN, Api, linear_frame, quick_params, serving, slow_params
+
+ROOMY = ServerLimits(quotas=Quotas(max_active_trainings=20))
+
+
+class RecordingPool(ProcessPool):
+    """The real pool, noting the order in which the scheduler hands it tasks."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.started: list[Key] = []
+
+    def run(self, task: TrainingTask) -> None:
+        self.started.append(task.key)
+        super().run(task)
+
+
+async def _running_pid(pool: ProcessPool, key: Key, not_in: Collection[int] = (),
+                       timeout: float = 120.0) -> int:
+    """The pid of the worker running ``key`` (one not in ``not_in``)."""
+    deadline = time.monotonic() + timeout
+    while (pid := pool.running().get(key)) is None or pid in not_in:
+        assert time.monotonic() < deadline, f"{key} never ran on a new worker"
+        await asyncio.sleep(0.02)
+    return pid
+
+
+async def _until_completion(api: Api, guid: str, percent: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while (row := await api.model(guid))["training_completion"] < percent:
+        assert row["status"] in ("pending", "processing"), row
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    return row
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_trainings_run_in_lower_priority_worker_processes(tmp_path: Path) -> None:
+    pool = ProcessPool(2)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        workers = pool.worker_pids()
+        assert len(workers) == 2
+        guid = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+        await api.wait(guid, until=("processing",))
+        pid = await _running_pid(pool, (_ns(api), guid))
+        assert pid != os.getpid()
+        assert pid in workers
+        worker = psutil.Process(pid)
+        assert worker.ppid() == os.getpid()
+        deadline = time.monotonic() + 30  # it lowers its priority first thing once it runs
+        while worker.nice() <= psutil.Process().nice():
+            assert time.monotonic() < deadline, "the worker runs at the server's priority"
+            await asyncio.sleep(0.05)
+        await api.call("POST", f"model/{guid}/cancel/")
+        await api.wait(guid, until=("cancelled",))
+    assert all(_gone(p) for p in workers), "a worker outlived its server"
+
+
+async def test_cancel_reaches_the_worker_which_then_takes_the_next_training(
+        tmp_path: Path) -> None:
+    pool = ProcessPool(1)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        running = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+        after = (await api.start_training(linear_frame(), quick_params()))["guid"]
+        await api.wait(running, until=("processing",))
+        start = time.perf_counter()
+        status, body = await api.call("POST", f"model/{running}/cancel/")
+        assert (status, body["status"]) == (200, "cancelled_pending")
+        await api.wait(running, until=("cancelled",))
+        print(f"\ncancel to cancelled: {(time.perf_counter() - start) * 1000:.0f} ms")
+        assert (await api.wait(after))["status"] == "completed"
+        # stopped between two chunks, or killed past the grace and replaced: one worker still
+        [worker] = pool.worker_pids()
+        assert psutil.Process(worker).is_running()
+
+
+async def test_a_killed_worker_is_replaced_and_its_training_resumes(tmp_path: Path) -> None:
+    pool = ProcessPool(1)
+    async with serving(tmp_path / "s", training_backend=pool, max_attempts=3) as api:
+        guid = (await api.start_training(linear_frame(2000), slow_params(4)))["guid"]
+        pid = await _running_pid(pool, (_ns(api), guid))
+        row = await _until_completion(api, guid, 30)  # past the first pass: checkpointed
+        first_pass = row["loss"][0]
+        os.kill(pid, signal.SIGKILL)
+        done = await api.wait(guid)
+        [replacement] = pool.worker_pids()  # the pool is whole again
+        assert replacement != pid
+        assert psutil.Process(replacement).is_running()
+        assert (await api.model(guid))["status"] == "completed"
+    assert np.array(done["loss"]).shape == (4, 8)
+    assert done["loss"][0] == first_pass  # resumed from the checkpoint, not restarted
+
+
+async def test_a_training_whose_worker_dies_every_time_fails_with_the_reason(
+        tmp_path: Path) -> None:
+    pool = ProcessPool(1)
+    async with serving(tmp_path / "s", training_backend=pool, max_attempts=2) as api:
+        guid = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+        killed: set[int] = set()
+        for _ in range(2):
+            pid = await _running_pid(pool, (_ns(api), guid), not_in=killed)
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        failed = await api.wait(guid, until=("failed",))
+        # the pool is whole again and takes new work
+        assert len(pool.worker_pids()) == 1
+        assert (await api.wait((await api.start_training(linear_frame(), quick_params()))
+                               ["guid"]))["status"] == "completed"
+    reason = failed["failure_reason"]
+    assert "worker process" in reason
+    assert "SIGKILL" in reason
+    assert "giving up" in reason
+    assert "batch_size" in reason  # what to do about it
+
+
+async def test_a_lone_token_waits_at_most_one_slot_behind_a_busy_one(tmp_path: Path) -> None:
+    pool = RecordingPool(1)
+    async with serving(tmp_path / "s", training_backend=pool, limits=ROOMY) as api:
+        busy = [(await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+                for _ in range(6)]
+        await api.wait(busy[0], until=("processing",))
+        started_before = len(pool.started)
+        lone = (await api.start_training(linear_frame(2000), slow_params(1000),
+                                         token=OTHER_TOKEN))["guid"]
+        await api.call("POST", f"model/{busy[0]}/cancel/")
+        other = Api(api.client, OTHER_TOKEN)
+        await other.wait(lone, until=("processing",))
+        waited = [k[1] for k in pool.started].index(lone) - started_before
+        assert waited <= 1
+        assert [(await api.model(g))["status"] for g in busy[1:]] == ["pending"] * 5
+        for guid in busy:
+            await api.call("POST", f"model/{guid}/cancel/")
+        await other.call("POST", f"model/{lone}/cancel/")
+        await other.wait(lone, until=("cancelled",))
+
+
+async def test_a_token_runs_no_more_than_its_limit_at_once(tmp_path: Path) -> None:
+    bounds = ServerLimits(quotas=Quotas(max_active_trainings=20, max_running_trainings=1))
+    async with serving(tmp_path / "s", training_backend=ProcessPool(2), limits=bounds) as api:
+        first, second = [(await api.start_training(linear_frame(2000), slow_params(1000)))
+                         ["guid"] for _ in range(2)]
+        await api.wait(first, until=("processing",))
+        other = Api(api.client, OTHER_TOKEN)
+        lone = (await other.start_training(linear_frame(), slow_params(1000)))["guid"]
+        # the free slot went to the other token, though this token's second came first
+        await other.wait(lone, until=("processing",))
+        assert (await api.model(second))["status"] == "pending"
+        await api.call("POST", f"model/{first}/cancel/")
+        await api.wait(second, until=("processing",))
+        await api.call("POST", f"model/{second}/cancel/")
+        await other.call("POST", f"model/{lone}/cancel/")
+        await other.wait(lone, until=("cancelled",))
+
+
+async def test_a_sweep_on_one_dataset_sends_it_once_per_worker(tmp_path: Path) -> None:
+    pool = ProcessPool(1)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        dataset = await api.dataset(linear_frame())
+        guids = []
+        for lr in (0.05, 0.1, 0.2):
+            params = quick_params(weight_optimization_kwargs={
+                "optimization_method": "GRAD", "iterations": 2, "learning_rate": lr})
+            tp = await api.training_parameters(params)
+            status, body = await api.call("POST", "model/", json={
+                "training_parameters_guid": tp, "dataset_guid": dataset,
+                "qcog_version": "0.0.123"})
+            assert status == 200, body
+            guids.append(body["guid"])
+        rows = [await api.wait(g) for g in guids]
+    assert [r["status"] for r in rows] == ["completed"] * 3
+    assert pool.datasets_sent == 1
+
+
+async def test_shutdown_leaves_the_training_resumable_and_no_worker(tmp_path: Path) -> None:
+    pool = ProcessPool(2)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        guid = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+        await api.wait(guid, until=("processing",))
+        workers = pool.worker_pids()
+    assert all(_gone(p) for p in workers)
+    async with serving(tmp_path / "s", training_backend=ProcessPool(1)) as api:
+        assert (await api.wait(guid, until=("processing",)))["status"] == "processing"
+        await api.call("POST", f"model/{guid}/cancel/")
+        await api.wait(guid, until=("cancelled",))
+
+
+SERVER_SCRIPT = """
+import json, sys, time
+from qwidgets.sim import start
+server = start(data_dir=sys.argv[1], training_workers=2)
+print(json.dumps({"ready": True}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(tmp_path / "s")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        assert json.loads(server.stdout.readline()) == {"ready": True}
+        workers = psutil.Process(server.pid).children()
+        assert len(workers) == 2
+    finally:
+        server.kill()
+        server.wait()
+    # their command pipe closes with the server: they exit on their own, nobody kills them
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert alive == []
+
+
+def test_row_threads_knob() -> None:
+    try:
+        parts.set_threads(1)
+        assert parts.threads() == 1
+        parts.set_threads(None)
+        assert parts.threads() == parts.cores()
+    finally:
+        parts.set_threads(None)
+    with pytest.raises(ValueError, match="threads"):
+        parts.set_threads(0)
+
+
+def test_running_limit_option_and_its_check() -> None:
+    parser = argparse.ArgumentParser()
+    limits.add_arguments(parser)
+    args = parser.parse_args(["--max-running-trainings", "2"])
+    assert limits.from_arguments(args, 1 << 20).quotas.max_running_trainings == 2
+    assert limits.from_arguments(parser.parse_args([]), 1 << 20).quotas \
+        .max_running_trainings is None
+    with pytest.raises(ValueError, match="max_running_trainings"):
+        ServerLimits(quotas=Quotas(max_running_trainings=0))
+
+
+def _ns(api: Api) -> str:
+    return namespace(api.token)
