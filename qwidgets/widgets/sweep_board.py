@@ -211,21 +211,23 @@ class SweepBoard(QWidget):
         columns = [str(c) for c in getattr(sweep, "columns", None) or []]
         rows = [row_view(r, columns) for r in list(sweep.rows)]
         done = bool(getattr(sweep, "done", False))
+        ended = done and not self.done
         with self.hold_sync():
             self.sweep_id = str(sweep.id)
             self.columns = columns
             self.metric_name = str(getattr(sweep, "metric_name", None) or "metric")
             self.rows = rows
             self.done = done
-        if done:
+        if ended:
             self.refresh_static()
 
     def _on_sort(self, change: dict[str, Any]) -> None:
+        # Not refresh_static() here: rewriting the display re-renders the view in JupyterLab,
+        # and the header the user sorts with would lose the focus. The order reaches the
+        # static form with the next final state, and every export.
         if change["name"] == "sort_by" and change["new"] and change["new"] not in (
                 *FIXED, *self.columns):
             self.sort_by = change["old"]  # a column the board does not have: keep the order
-            return
-        self.refresh_static()
 
     # ------------------------------------------------------------ actions
 

@@ -5,7 +5,7 @@ import { h, setText } from "../shared/dom";
 import { type Row, type SortState, CANCELLABLE, ariaSort, cellText, progressText, sparkPoints, timeText } from "./logic";
 
 const SVG = "http://www.w3.org/2000/svg";
-const SPARK_W = 96;
+const SPARK_W = 80;
 const SPARK_H = 22;
 
 export interface Column {

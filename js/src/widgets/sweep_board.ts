@@ -16,17 +16,16 @@ const CSS = `${BASE_CSS}
 .qw-sweep { display: flex; flex-direction: column; gap: 6px; max-width: 1200px; }
 .qw-sweep .qw-sweep-scroll { overflow-x: auto; }
 .qw-sweep table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-.qw-sweep th, .qw-sweep td { padding: 3px 8px; text-align: left; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); vertical-align: middle; }
+.qw-sweep th, .qw-sweep td { padding: 3px 6px; text-align: left; border-bottom: 1px solid var(--jp-border-color2, #e0e0e0); vertical-align: middle; white-space: nowrap; }
 .qw-sweep th.qw-num, .qw-sweep td.qw-num { text-align: right; }
 .qw-sweep .qw-sweep-sort { background: none; border: none; padding: 0; font-weight: 600; }
 .qw-sweep .qw-sweep-reason { font-size: var(--jp-ui-font-size0, 11px); max-width: 260px; white-space: normal; }
-.qw-sweep .qw-sweep-progress { min-width: 110px; }
-.qw-sweep .qw-bar { display: inline-block; vertical-align: middle; width: 70px; height: 8px; margin-right: 6px; border-radius: 4px; background: var(--jp-layout-color3, #e0e0e0); overflow: hidden; }
+.qw-sweep .qw-bar { display: inline-block; vertical-align: middle; width: 56px; height: 8px; margin-right: 6px; border-radius: 4px; background: var(--jp-layout-color3, #e0e0e0); overflow: hidden; }
 .qw-sweep .qw-bar > div { height: 100%; width: 0; background: var(--jp-brand-color1, #1976d2); transition: width .2s; }
 .qw-sweep tr[data-status="completed"] .qw-bar > div { background: ${BADGE.ok}; }
 .qw-sweep tr[data-status="failed"] .qw-bar > div, .qw-sweep tr[data-status="invalid"] .qw-bar > div { background: ${BADGE.error}; }
 .qw-sweep tr[data-status="cancelled"] .qw-bar > div { background: ${BADGE.warn}; }
-.qw-sweep .qw-spark { vertical-align: middle; margin-right: 6px; color: var(--jp-brand-color1, #1976d2); }
+.qw-sweep .qw-spark { vertical-align: middle; margin-right: 4px; color: var(--jp-brand-color1, #1976d2); }
 .qw-sweep .qw-sweep-actions button { margin-right: 4px; white-space: nowrap; }
 .qw-sweep tr.qw-chosen td { background: var(--jp-layout-color2, #eeeeee); }
 .qw-badge[data-state="queued"], .qw-badge[data-state="pending"] { background: ${BADGE.off}; color: #fff; }
