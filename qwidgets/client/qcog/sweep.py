@@ -136,6 +136,9 @@ class Sweep:
         """Wait until every row is final; the leaderboard."""
         if self._task is None:
             raise UsageError("this sweep was not started: use client.start_sweep(...)")
+        if self._task.cancelled():
+            raise UsageError(f"sweep {self.id} was detached from this kernel; follow it again "
+                             f"with await client.attach_sweep({self.id!r})")
         await asyncio.shield(self._task)
         return self.leaderboard()
 
@@ -154,6 +157,14 @@ class Sweep:
                 if client is not None and client.model_guid is not None:
                     await client.cancel()
                     self._update(row, reason="cancel requested")
+
+    async def detach(self) -> None:
+        """Stop following the sweep in this kernel (its trainings go on on the server, and
+        ``attach_sweep(sweep.id)`` picks it up again), as a kernel restart would."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def client_for(self, index: int) -> AsyncQcogClient:
         """A client with row ``index``'s model loaded (and the data's scaling), ready for
@@ -180,7 +191,7 @@ class Sweep:
     async def _run(self) -> None:
         poller = asyncio.create_task(self._poll_loop())
         try:
-            if self._shared.dataset_guid is None:
+            if self._shared.dataset_guid is None and self._plans:
                 await self._upload()
             self._save()
             slots = asyncio.Semaphore(self._concurrency)
@@ -225,7 +236,7 @@ class Sweep:
                         client = await self._start_training(row)
                     elif row.guid is not None:
                         client = await self._loaded(row.guid)
-                        self._follow(row, client)
+                        await self._follow(row, client)
                     if client is None:
                         return
                     await self._ended.setdefault(row.index, asyncio.Event()).wait()
@@ -269,15 +280,16 @@ class Sweep:
             client.scaling = FrameScaling.from_dict(self._shared.scaling)
         row.started_at = time.time()
         self._update(row, status="pending", reason="", guid=client.model_guid, persist=True)
-        self._follow(row, client)
-        if row.index in self._cancelling:
-            await client.cancel()
+        await self._follow(row, client)
         return client
 
-    def _follow(self, row: SweepRow, client: AsyncQcogClient) -> None:
+    async def _follow(self, row: SweepRow, client: AsyncQcogClient) -> None:
         self._clients[row.index] = client
         self._ended.setdefault(row.index, asyncio.Event())
         self._wake.set()
+        if row.index in self._cancelling:  # asked while its training was being started
+            await client.cancel()
+            self._update(row, reason="cancel requested")
 
     async def _poll_loop(self) -> None:
         """One loop polls every running training: quickly at first, then every poll_time."""
@@ -413,7 +425,7 @@ def start_sweep(parent: AsyncQcogClient, data: pd.DataFrame,
             plan(row.config, shared.operators, shared.targets, shared.training_rows)
         except ValidationError as exc:
             row.status, row.reason = "invalid", str(exc)
-    sweep = Sweep(parent, uuid.uuid4().hex[:12], rows, varying(expanded), metric_name, shared,
+    sweep = Sweep(parent, uuid.uuid4().hex[:12], rows, varying(expanded, configs), metric_name, shared,
                   concurrency=concurrency, poll_time=float(poll_time))
     return sweep.start(training)
 

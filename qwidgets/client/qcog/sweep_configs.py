@@ -104,14 +104,14 @@ def _for_its_model(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in others or model not in MODEL_FIELDS}
 
 
-def varying(configs: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The fields whose values differ between configurations (all given ones if none do)."""
-    seen = list(dict.fromkeys(k for c in configs for k in c))
-    moving = [k for k in seen if len({repr(c.get(k, _MISSING)) for c in configs}) > 1]
+def varying(configs: Sequence[Mapping[str, Any]],
+            given: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[str]:
+    """The fields that take two values or more among the configurations that set them (all
+    fields if none does), in the grid's order or else in order of first appearance."""
+    order = list(given) if isinstance(given, Mapping) else []
+    seen = list(dict.fromkeys([*order, *(k for c in configs for k in c)]))
+    moving = [k for k in seen if len({repr(c[k]) for c in configs if k in c}) > 1]
     return moving or seen
-
-
-_MISSING = object()
 
 
 def plan(config: Mapping[str, Any], operators: Sequence[str], targets: Sequence[str],

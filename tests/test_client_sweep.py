@@ -1,0 +1,152 @@
+"""client.sweep against the real embedded simulator: a grid on class labels (iris) and on a
+number (diabetes), one upload for the whole sweep, invalid configurations reported while the
+others train, the leaderboard's columns and order, and the best model usable for inference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+
+from qwidgets.client import AsyncQcogClient, Sweep
+from qwidgets.errors import ValidationError
+from qwidgets.sim import SimServer
+from tests.client_support import client_for, count_rows
+
+GRID = {"model": ["pauli", "ensemble"], "pauli_weight": [1, 2], "dim": [4, 8],
+        "num_passes": [1, 2], "qbits": 2}
+
+
+@pytest.fixture(autouse=True)
+def sweep_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("QWIDGETS_SWEEP_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def iris() -> pd.DataFrame:
+    return load_iris(as_frame=True).frame
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> pd.DataFrame:
+    return load_diabetes(as_frame=True).frame.iloc[:200].reset_index(drop=True)
+
+
+async def test_a_grid_on_class_labels_ranks_by_accuracy(server: SimServer, iris: pd.DataFrame,
+                                                         sweep_dir: Path) -> None:
+    client = await client_for(server.url, server.token)
+    datasets, models = count_rows(server, "datasets"), count_rows(server, "models")
+    seen: list[int] = []
+    async with client:
+        sweep = client.start_sweep(iris, GRID, holdout=0.25, seed=3)
+        sweep.on_change(lambda s: seen.append(s.version))
+        board = await sweep.wait()
+        # Pauli rows keep the Pauli fields, Ensemble rows the Ensemble ones: 4 + 4.
+        assert len(sweep.rows) == 8
+        assert sweep.columns == ["model", "pauli_weight", "dim", "num_passes"]
+        assert list(board.columns) == [*sweep.columns, "accuracy", "train_time_s", "status",
+                                       "reason", "guid"]
+        assert sweep.metric_name == "accuracy"
+        assert set(board["status"]) == {"completed"}
+        scores = board["accuracy"].to_list()
+        assert scores == sorted(scores, reverse=True)
+        assert all(0 <= s <= 1 for s in scores)
+        assert scores[0] > 0.6
+        assert (board["train_time_s"] > 0).all()
+        assert all(r.loss and r.progress == 100 for r in sweep.rows)
+        # One upload for the whole sweep, one training per configuration.
+        assert count_rows(server, "datasets") == datasets + 1
+        assert count_rows(server, "models") == models + 8
+        assert seen == sorted(seen)
+        assert seen[-1] == sweep.version
+        assert sweep.done
+
+        best = sweep.best
+        assert best is not None
+        assert sweep.best_guid == board["guid"].iloc[0] == best.guid
+        model = await sweep.client_for(best.index)
+        held = sweep.held_out
+        assert len(held) == round(0.25 * 50) * 3  # stratified: a quarter of each class
+        forecast = await model.inference(held.drop(columns=["target"]), None)
+        assert set(forecast["target"]) <= {0.0, 1.0, 2.0}  # labels, not numbers between them
+        accuracy = float(np.mean(forecast["target"].to_numpy() == held["target"].to_numpy()))
+        assert accuracy == pytest.approx(best.metric)
+
+        saved = (sweep_dir / f"{sweep.id}.json").read_text()
+        assert server.token not in saved
+        assert [r["status"] for r in json.loads(saved)["rows"]] == ["completed"] * 8
+
+
+async def test_invalid_configurations_are_reported_and_the_others_train(
+        server: SimServer, iris: pd.DataFrame) -> None:
+    configs = [{"qbits": 2}, {"qbits": 9}, {"bogus": 1}, {"model": "pauli", "dim": 4},
+               {"state_method": "GRAD", "state_iterations": 0, "state_learning_rate": 0.1},
+               {"model": "ensemble", "dim": 4}, {"pauli_weight": 3}]
+    models = count_rows(server, "models")
+    async with await client_for(server.url, server.token) as client:
+        sweep = client.start_sweep(iris, configs)
+        invalid = {r.index: r.reason for r in sweep.rows if r.status == "invalid"}
+        assert sorted(invalid) == [1, 2, 3, 4, 6]  # known before anything is sent
+        board = await sweep.wait()
+    assert invalid[1].startswith("qbits: got 9")
+    assert invalid[2].startswith("bogus: got 1; is not a sweep field")
+    assert "dim: got 4; applies to the ensemble model only" in invalid[3]
+    assert invalid[4].startswith("state_iterations: got 0")
+    assert invalid[6].startswith("pauli_weight: got 3; must be <= qbits (2)")
+    assert list(board.index[:2]) in ([0, 5], [5, 0])
+    assert list(board["status"]) == ["completed"] * 2 + ["invalid"] * 5
+    assert list(board.index[2:]) == [1, 2, 3, 4, 6]  # unranked rows keep their order
+    assert count_rows(server, "models") == models + 2
+
+
+async def test_a_numeric_target_ranks_by_r2_or_by_mae(server: SimServer,
+                                                      diabetes: pd.DataFrame) -> None:
+    grid = {"model": ["pauli", "ensemble"], "dim": [4], "num_passes": [1, 3]}
+    async with await client_for(server.url, server.token) as client:
+        board = await client.sweep(diabetes, grid, holdout=0.3, concurrency=2)
+        assert list(board.columns[:4]) == ["model", "num_passes", "r2", "mae"]
+        assert set(board["status"]) == {"completed"}
+        assert board["r2"].to_list() == sorted(board["r2"], reverse=True)
+        assert (board["mae"] > 0).all()
+
+        by_mae = client.start_sweep(diabetes, grid, holdout=0.3, metric="mae", target="target")
+        board = await by_mae.wait()
+        assert by_mae.metric_name == "mae"
+        assert board["mae"].to_list() == sorted(board["mae"])
+        best = by_mae.best
+        assert best is not None
+        assert best.metric == board["mae"].iloc[0]
+        held = by_mae.held_out
+        forecast = await (await by_mae.client_for(best.index)).inference(
+            held.drop(columns=["target"]), None)
+        mae = float(np.mean(np.abs(forecast["target"].to_numpy() - held["target"].to_numpy())))
+        assert mae == pytest.approx(best.metric)
+
+
+async def test_bad_sweep_arguments_name_the_field(server: SimServer, iris: pd.DataFrame,
+                                                  diabetes: pd.DataFrame) -> None:
+    async with await client_for(server.url, server.token) as client:
+        cases = [({"data": iris, "configs": [{}], "holdout": 0}, "holdout"),
+                 ({"data": iris, "configs": [{}], "holdout": 1.0}, "holdout"),
+                 ({"data": iris, "configs": [{}], "target": "nope"}, "target"),
+                 ({"data": iris, "configs": [{}], "metric": "f1"}, "metric"),
+                 ({"data": diabetes, "configs": [{}], "metric": "accuracy"}, "metric"),
+                 ({"data": iris, "configs": "qbits"}, "configs"),
+                 ({"data": iris, "configs": {"qbits": []}}, "configs.qbits"),
+                 ({"data": iris, "configs": [{}], "concurrency": 0}, "concurrency")]
+        for options, field in cases:
+            with pytest.raises(ValidationError) as caught:
+                client.start_sweep(**options)  # type: ignore[arg-type]
+            assert caught.value.field == field, options
+            assert "Fix:" in str(caught.value) or caught.value.allowed
+        with pytest.raises(ValidationError, match="index"):
+            await _finished(client, iris).cancel(99)
+
+
+def _finished(client: AsyncQcogClient, frame: pd.DataFrame) -> Sweep:
+    return client.start_sweep(frame, [{"bogus": 0}])  # all invalid: nothing to train
