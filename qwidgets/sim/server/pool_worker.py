@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import threading
 from collections import OrderedDict
@@ -95,7 +96,9 @@ class Worker:
                     self.tasks.put(None)
                     return
         except (EOFError, OSError):
-            os._exit(0)  # the server is gone: nobody left to report to, nothing to save
+            # the server is gone: nobody left to report to, nothing to save, and the main
+            # thread may be deep in a batch
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def serve(self) -> None:
         from qwidgets.sim.server.backend import Failed, run_task
@@ -123,8 +126,8 @@ class Worker:
     def send(self, message: Message) -> None:
         try:
             self.out.send(message)
-        except (BrokenPipeError, OSError):
-            os._exit(0)
+        except OSError:
+            raise SystemExit(0) from None  # the server is gone (run_task lets this through)
 
 
 def main(argv: list[str]) -> None:
