@@ -414,8 +414,8 @@ def start_sweep(parent: AsyncQcogClient, data: pd.DataFrame,
                 poll_time: float) -> Sweep:
     """Validate everything, then start the sweep as a task on the running loop."""
     asyncio.get_running_loop()  # a clear RuntimeError outside a loop, before any work
-    _check_positive("concurrency", concurrency, int)
-    _check_positive("poll_time", poll_time, (int, float))
+    _check_positive("concurrency", concurrency, True)
+    _check_positive("poll_time", poll_time, False)
     expanded = expand(configs)
     shared, training = prepare(data, target, holdout, seed, standardize)
     metric_name = check_metric(metric, classes_metric(shared))
@@ -441,7 +441,7 @@ async def attach_sweep(parent: AsyncQcogClient, sweep_id: str, *,
                          "connect a client to that service to reattach it")
     rows = [SweepRow.from_dict(r) for r in body["rows"]]
     limit = int(body.get("concurrency") or CONCURRENCY) if concurrency is None else concurrency
-    _check_positive("concurrency", limit, int)
+    _check_positive("concurrency", limit, True)
     sweep = Sweep(parent, sweep_id, rows, list(body["columns"]), str(body["metric"]),
                   SweepData.from_dict(body["data"]), concurrency=limit,
                   poll_time=float(poll_time))
@@ -454,7 +454,8 @@ def _report(task: asyncio.Task[None]) -> None:
         logger.warning("%s stopped: %s", task.get_name(), task.exception())
 
 
-def _check_positive(name: str, value: Any, kind: type | tuple[type, ...]) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+def _check_positive(name: str, value: Any, integer: bool) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
         raise ValidationError(name, value, "must be a positive number",
                               f"e.g. {name}={CONCURRENCY if name == 'concurrency' else 1.0}")

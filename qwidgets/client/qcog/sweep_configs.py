@@ -85,16 +85,16 @@ def expand(configs: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[dic
     if isinstance(configs, (str, bytes)) or not isinstance(configs, Sequence):
         raise ValidationError("configs", configs, "must be a list of dicts or a grid (a dict "
                               "of lists)", "e.g. {'model': ['pauli'], 'qbits': [2, 3]}")
-    out = []
-    for i, config in enumerate(configs):
-        if not isinstance(config, Mapping):
-            raise ValidationError(f"configs[{i}]", config, "must be a dict of fields",
+    listed: list[dict[str, Any]] = []
+    for i, item in enumerate(configs):
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"configs[{i}]", item, "must be a dict of fields",
                                   "e.g. {'model': 'ensemble', 'dim': 8}")
-        out.append({str(k): v for k, v in config.items()})
-    if not out:
+        listed.append({str(k): v for k, v in item.items()})
+    if not listed:
         raise ValidationError("configs", configs, "needs at least one configuration",
                               "e.g. [{'qbits': 2}, {'qbits': 3}]")
-    return out
+    return listed
 
 
 def _for_its_model(config: dict[str, Any]) -> dict[str, Any]:
