@@ -54,7 +54,8 @@ async def _running_pid(pool: ProcessPool, key: Key, not_in: Collection[int] = ()
     return pid
 
 
-async def _until_completion(api: Api, guid: str, percent: int) -> dict[str, Any]:
+async def until_completion(api: Api, guid: str, percent: int) -> dict[str, Any]:
+    """The model's row once its training reached ``percent`` (still running, or done)."""
     deadline = time.monotonic() + 120
     while (row := await api.model(guid))["training_completion"] < percent:
         assert row["status"] in ("pending", "processing"), row
@@ -114,7 +115,7 @@ async def test_a_killed_worker_is_replaced_and_its_training_resumes(tmp_path: Pa
     async with serving(tmp_path / "s", training_backend=pool, max_attempts=3) as api:
         guid = (await api.start_training(linear_frame(2000), slow_params(4)))["guid"]
         pid = await _running_pid(pool, (_ns(api), guid))
-        row = await _until_completion(api, guid, 30)  # past the first pass: checkpointed
+        row = await until_completion(api, guid, 30)  # past the first pass: checkpointed
         first_pass = row["loss"][0]
         os.kill(pid, signal.SIGKILL)
         done = await api.wait(guid)
@@ -191,19 +192,19 @@ async def test_a_sweep_on_one_dataset_sends_it_once_per_worker(tmp_path: Path) -
     pool = ProcessPool(1)
     async with serving(tmp_path / "s", training_backend=pool) as api:
         dataset = await api.dataset(linear_frame())
-        guids = []
-        for lr in (0.05, 0.1, 0.2):
-            params = quick_params(weight_optimization_kwargs={
-                "optimization_method": "GRAD", "iterations": 2, "learning_rate": lr})
-            tp = await api.training_parameters(params)
-            status, body = await api.call("POST", "model/", json={
-                "training_parameters_guid": tp, "dataset_guid": dataset,
-                "qcog_version": "0.0.123"})
-            assert status == 200, body
-            guids.append(body["guid"])
+        sweep = [quick_params(num_passes=n) for n in (1, 2, 3)]
+        guids = [await _model_on(api, dataset, params) for params in sweep]
         rows = [await api.wait(g) for g in guids]
-    assert [r["status"] for r in rows] == ["completed"] * 3
+    assert [np.array(r["loss"]).shape for r in rows] == [(1, 3), (2, 3), (3, 3)]
     assert pool.datasets_sent == 1
+
+
+async def _model_on(api: Api, dataset: str, params: dict[str, Any]) -> str:
+    body = {"training_parameters_guid": await api.training_parameters(params),
+            "dataset_guid": dataset, "qcog_version": "0.0.123"}
+    status, created = await api.call("POST", "model/", json=body)
+    assert status == 200, created
+    return str(created["guid"])
 
 
 async def test_shutdown_leaves_the_training_resumable_and_no_worker(tmp_path: Path) -> None:
