@@ -228,7 +228,11 @@ class ProcessPool:
         self._bury(worker)
 
     def _bury(self, worker: WorkerProcess) -> None:
-        code = worker.process.wait()
+        try:
+            code = worker.process.wait(5.0)
+        except subprocess.TimeoutExpired:  # its pipe broke but it lives on: no use any more
+            worker.process.kill()
+            code = worker.process.wait()
         worker.close()
         with self._lock:
             key, worker.task = worker.task, None
