@@ -5,6 +5,9 @@ drawn, the badges stay readable in the dark theme, and nothing lands in the cons
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from pathlib import Path
 from typing import Any
 
 from tests.browser.lab import (
@@ -142,4 +145,58 @@ def test_board_fills_in_cancels_sorts_and_reads_in_dark(lab: Lab, page: Any) -> 
         screenshot(page, "sweep_board_dark")
     finally:
         set_theme(page, dark=False)
+    assert not ours(errors), errors
+
+
+def exported_board(folder: Path) -> Path:
+    """A finished real sweep's board saved as an offline page (the sweep runs on a loop of its
+    own thread: Playwright's sync API holds this one)."""
+    import numpy as np
+    import pandas as pd
+
+    from qwidgets.client import AsyncQcogClient
+    from qwidgets.sim import start
+    from qwidgets.widgets import SweepBoard
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame(rng.uniform(-1, 1, (300, 2)), columns=["x", "y"])
+    df["z"] = 0.5 * df.x - 0.3 * df.y
+    grid = {"qbits": [2], "optimization_method": ["GRAD"], "iterations": [2],
+            "learning_rate": [0.02, 0.1, 0.3], "num_passes": [3]}
+    saved: list[Path] = []
+
+    async def run(server: Any) -> None:
+        async with await AsyncQcogClient.create(token=server.token, hostname="127.0.0.1",
+                                                port=server.port) as client:
+            board = SweepBoard(client.start_sweep(df, grid, concurrency=2))
+            await board.wait()
+            saved.append(board.save_html(folder / "sweep.html"))
+            board.close()
+
+    with start(data_dir=folder / "sim") as server:
+        worker = threading.Thread(target=lambda: asyncio.run(run(server)))
+        worker.start()
+        worker.join(120)
+    assert saved, "the sweep did not finish"
+    return saved[0]
+
+
+def test_exported_board_renders_and_sorts_without_a_kernel(page: Any, tmp_path: Path,
+                                                          monkeypatch: Any) -> None:
+    monkeypatch.setenv("QWIDGETS_SWEEP_DIR", str(tmp_path / "sweeps"))
+    errors = console_errors(page)
+    page.goto(exported_board(tmp_path).as_uri())
+    page.wait_for_selector("[data-qw-rendered='true'] .qw-sweep", timeout=10_000)
+    board = page.locator(".qw-sweep")
+    assert "3 configurations: 3 completed" in board.locator(".qw-sweep-summary").inner_text()
+    assert board.locator("button.qw-sweep-cancel-all").is_hidden()  # no kernel to ask
+    assert board.locator("button.qw-sweep-use").count() == 3
+    assert all(not b.is_visible() for b in board.locator("button.qw-sweep-use").all())
+    assert min(page.evaluate(SPARK)) >= 2
+    header(page, "r2").click()
+    header(page, "r2").click()
+    page.wait_for_function("() => document.querySelector('.qw-sweep th[aria-sort=\"descending\"]')",
+                           timeout=10_000)
+    _, metrics = metric_order(page)
+    assert metrics == sorted(metrics, reverse=True)  # type: ignore[type-var]
     assert not ours(errors), errors
