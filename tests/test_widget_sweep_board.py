@@ -10,8 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -22,6 +20,7 @@ from qwidgets.widgets.dashboard import Dashboard
 from qwidgets.widgets.sweep_board import SweepBoard
 from tests.client_support import client_for
 from tests.widget_support import Wire, until
+from tests.widget_support import linear_frame as frame
 
 QUICK = {"model": "pauli", "qbits": 2, "batch_size": 100, "num_passes": 3,
          "optimization_method": "GRAD", "iterations": 2, "learning_rate": 0.1}
@@ -38,13 +37,6 @@ def sweep_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def client(server) -> AsyncIterator[AsyncQcogClient]:
     async with await client_for(server.url, server.token) as running:
         yield running
-
-
-def frame(rows: int, seed: int = 7) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(rng.uniform(-1, 1, (rows, 2)), columns=["x", "y"])
-    df["z"] = 0.5 * df.x - 0.3 * df.y
-    return df
 
 
 def quick_grid() -> list[dict[str, object]]:

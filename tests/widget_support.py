@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 class Wire:
@@ -57,3 +58,11 @@ async def until(predicate: Callable[[], Any], timeout: float = 60.0,
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
+
+
+def linear_frame(rows: int, seed: int = 7) -> pd.DataFrame:
+    """x, y uniform in [-1, 1] and z = 0.5 x - 0.3 y: a target any model learns in a few passes."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.uniform(-1, 1, (rows, 2)), columns=["x", "y"])
+    df["z"] = 0.5 * df.x - 0.3 * df.y
+    return df
