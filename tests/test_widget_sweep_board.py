@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from qwidgets.client import AsyncQcogClient
 from qwidgets.errors import QwidgetsError
 from qwidgets.export import page_html
+from qwidgets.sim.server.limits import ServerLimits
 from qwidgets.widgets.dashboard import Dashboard
 from qwidgets.widgets.sweep_board import SweepBoard
 from tests.client_support import client_for
@@ -110,6 +111,41 @@ async def test_cancel_one_row_from_the_browser_is_the_servers_cancel(server, cli
     assert not late["ok"]
     assert "index" in late["error"]
     assert "completed" in late["error"]
+    board.close()
+
+
+async def test_a_refused_training_stays_failed_with_the_servers_reason(start_sim, tmp_path):
+    # The server refuses trainings past its memory limit: 8 qubits are past 140 MiB, 2 are not.
+    server = start_sim(limits=ServerLimits(max_model_memory=140 * 2**20))
+    async with await client_for(server.url, server.token) as client:
+        sweep = client.start_sweep(frame(400), [{**QUICK, "qbits": q} for q in (2, 8)])
+        board = SweepBoard(sweep)
+        await asyncio.wait_for(board.wait(), 120)
+        small, large = board.rows
+        assert small["status"] == "completed"
+        assert large["status"] == "failed"
+        assert "max-model-memory" in large["reason"]
+        assert large["metric"] is None
+        html = board.static_html()
+        assert "failed: parameters.model" in html
+        assert "1 completed, 1 failed" in board.static_text()
+        board.close()
+
+
+async def test_cancel_all_stops_the_running_and_the_queued(client):
+    slow = {**QUICK, "qbits": 5, "batch_size": 250, "num_passes": 300}
+    sweep = client.start_sweep(frame(2_000), [slow] * 3, concurrency=1)
+    board = SweepBoard(sweep)
+    wire = Wire(board)
+    await until(lambda: board.rows and board.rows[0]["status"] == "processing",
+                what="the first training running")
+    board._requests.receive({"id": "all", "kind": "cancel_sweep", "index": None}, [])
+    await asyncio.wait_for(board.wait(), 120)
+    reply = next(r for r in wire.replies() if r["id"] == "all")
+    assert reply["ok"]
+    assert reply["result"] == {"cancelled": [0, 1, 2]}
+    assert [r["status"] for r in board.rows] == ["cancelled"] * 3
+    assert board.rows[1]["reason"] == board.rows[2]["reason"] == "cancelled before it started"
     board.close()
 
 

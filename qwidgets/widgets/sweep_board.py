@@ -279,7 +279,8 @@ class SweepBoard(QWidget):
             result = choose(client)
             if inspect.isawaitable(result):
                 await result
-        self.refresh_static()
+        # No refresh_static() here: rewriting the display re-renders the view, and the
+        # button just pressed would lose the keyboard's focus; exports show the choice.
         return client
 
     def joined(self, dashboard: Dashboard) -> None:
