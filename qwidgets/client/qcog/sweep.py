@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
 import uuid
@@ -80,6 +81,7 @@ class Sweep:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._training_frame: pd.DataFrame | None = None
+        self._with_data: AsyncQcogClient | None = None
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -220,6 +222,7 @@ class Sweep:
         await uploader.data(frame, standardize=shared.standardize, classes=shared.classes,
                             warn=False)
         shared.dataset_guid = uploader.dataset_guid
+        self._with_data = uploader
         scaling = FrameScaling.fit(frame, standardize=shared.standardize,
                                    classes=shared.classes)
         shared.scaling = None if scaling.identity else scaling.to_dict()
@@ -253,10 +256,12 @@ class Sweep:
 
     async def _start_training(self, row: SweepRow) -> AsyncQcogClient | None:
         plan_ = self._plans[row.index]
-        client = self._sibling()
+        if self._with_data is None:  # reattached: the data was uploaded by an earlier kernel
+            self._with_data = await self._sibling().preloaded_data(str(self._shared.dataset_guid))
+        # A copy of a client that holds the dataset: no request per row to find it again.
+        client = copy.copy(self._with_data)
         self._clients[row.index] = client
         getattr(client, plan_.model)(**model_arguments(plan_))
-        await client.preloaded_data(str(self._shared.dataset_guid))
         wait = 0.25
         while True:
             if row.index in self._cancelling:
@@ -292,19 +297,26 @@ class Sweep:
             self._update(row, reason="cancel requested")
 
     async def _poll_loop(self) -> None:
-        """One loop polls every running training: quickly at first, then every poll_time."""
+        """One loop polls every running training: quickly at first, then every poll_time. A
+        training that starts brings the next round forward, never to at once (it is pending
+        then), and never delays a round already due."""
+        loop = asyncio.get_running_loop()
         interval = FIRST_POLL
+        due = loop.time() + interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                await asyncio.wait_for(self._wake.wait(), max(0.0, due - loop.time()))
             if self._wake.is_set():
                 self._wake.clear()
                 interval = FIRST_POLL
+                due = min(due, loop.time() + interval)
+                continue
             watched = [(i, c) for i, c in self._clients.items()
                        if self.rows[i].status in ACTIVE and self.rows[i].guid is not None]
             if watched:
                 await asyncio.gather(*(self._poll(self.rows[i], c) for i, c in watched))
                 interval = min(self._poll_time, interval * 1.5)
+            due = loop.time() + interval
 
     async def _poll(self, row: SweepRow, client: AsyncQcogClient) -> None:
         try:
@@ -373,7 +385,8 @@ class Sweep:
         self._freed = asyncio.Event()
 
     def _update(self, row: SweepRow, *, persist: bool = False, **changes: Any) -> None:
-        moved = "status" in changes and changes["status"] != row.status
+        # pending -> processing changes nothing a new kernel needs: no write for it.
+        moved = changes.get("status", row.status) not in (row.status, "processing")
         changed = False
         for name, value in changes.items():
             if getattr(row, name) != value:
