@@ -25,7 +25,10 @@ class Hamiltonian:
         scaled = -(A / sigma[:, None, None]).reshape(count, n * n)
         # Complex (K, N*N) seen as real (K, 2*N*N): a real matmul with real rows is half the work.
         self._linear = np.ascontiguousarray(scaled).view(np.float64)
-        self._Q = np.einsum("kij,kjl->il", A / (2.0 * sigma[:, None, None]), A)
+        # sum_k A_k A_k / (2 sigma_k) as one (N, K N) @ (K N, N) matmul (einsum's own loop was
+        # 3x slower at dim 64)
+        half = (A / (2.0 * sigma[:, None, None])).transpose(1, 0, 2).reshape(n, count * n)
+        self._Q = half @ A.reshape(count * n, n)
         self._Q = 0.5 * (self._Q + self._Q.conj().T)
         self._half_inv_sigma = 0.5 / sigma
         self._diag = np.arange(n)

@@ -42,9 +42,16 @@ class Solution:
 
 
 def limits(rows: Rows, tol: float) -> np.ndarray:
-    """Per row: the residual at which it stops (tol sigma_H / N, never below rounding)."""
+    """Per row: the residual at which it stops (tol sigma_H / (4 sqrt N), never below
+    rounding)."""
     rms, spread = rows.scales()
-    return np.maximum(tol * spread / rows.dim, ROUNDING * rms) + 1e-300
+    return np.maximum(tol * spread / residual_unit(rows.dim), ROUNDING * rms) + 1e-300
+
+
+def residual_unit(dim: int) -> float:
+    """sigma_H over this is the unit of ``tol``: N at dim 16, growing like sqrt N above, so that
+    the relative energy error a tol allows stays about the same at every dim."""
+    return 4.0 * float(np.sqrt(dim))
 
 
 class Batch:

@@ -121,26 +121,26 @@ def _step(op: Rows, S: np.ndarray, spare: np.ndarray, theta: np.ndarray, res: np
     if has_p.any():
         # p against x and w, carried to H p alike: p is orthogonal to x by construction only
         # up to a rounding that near convergence grows by the step's smallness each time
-        xw = np.stack([x, w], axis=1).conj()
-        c = np.einsum("bki,bi->bk", xw, S[:, 2, :n])  # <x|p>, <w|p>
+        c = np.einsum("bki,bi->bk", S[:, :2, :n].conj(), S[:, 2, :n])  # <x|p>, <w|p>
         S[:, 2] -= np.einsum("bk,bki->bi", c, S[:, :2])
         size = norms(S[:, 2, :n])
         # p was of unit length: what is left of it after the projections carries the
         # recurrence's rounding divided by its size, so a nearly dependent p is dropped
         has_p &= size > 1e-4
         S[:, 2] *= np.where(has_p, 1.0 / np.maximum(size, 1e-300), 0.0)[:, None]
-        g = np.einsum("bki,bi->bk", np.stack([w, S[:, 2, :n]], axis=1).conj(), S[:, 2, n:])
+        g = np.einsum("bki,bi->bk", S[:, 1:, :n].conj(), S[:, 2, n:])  # <w|H p>, <p|H p>
         e = np.where(has_p, np.abs(g[:, 0]), 0.0)  # |<w|H p>|
         turn = np.where(e > 0, g[:, 0].conj() / np.maximum(e, 1e-300), 1.0)
         f = np.where(has_p, g[:, 1].real - theta, f)  # <p|H p>
     y, z, has_new = _tridiagonal_ritz(res, d, e, f)
-    C = np.zeros((rows, 3, 3), dtype=np.complex128)
+    # the new x and p only: slot 1 (the residual) is written by the caller before it is read
+    C = np.empty((rows, 2, 3), dtype=np.complex128)
     C[:, 0, :2] = y[:, :2]
     C[:, 0, 2] = y[:, 2] * turn
-    C[:, 2, :2] = z[:, :2]
-    C[:, 2, 2] = z[:, 2] * turn
-    C[~has_new, 2] = 0
-    np.matmul(C, S, out=spare)
+    C[:, 1, :2] = z[:, :2]
+    C[:, 1, 2] = z[:, 2] * turn
+    C[~has_new, 1] = 0
+    np.matmul(C, S, out=spare[:, ::2])
     has_p[:] = has_new
     return spare
 
@@ -153,7 +153,7 @@ def _tridiagonal_ritz(
     exists (y not along (1, 0, 0) nor orthogonal to it)."""
     # A few rows (the last ones still iterating) cost one LAPACK call less than the formula's
     # forty small numpy calls.
-    y = _lowest_lapack(b, d, e, f) if len(b) <= 16 else _lowest_closed_form(b, d, e, f)
+    y = _lowest_lapack(b, d, e, f) if len(b) <= 48 else _lowest_closed_form(b, d, e, f)
     move = y[:, 1] ** 2 + y[:, 2] ** 2  # 1 - y0^2, without cancellation
     stay = y[:, 0] ** 2
     norm = np.sqrt(move * stay)

@@ -83,16 +83,17 @@ def map_parts(fn: Callable[[slice, np.random.Generator], T], count: int,
     ``rng`` (generators are not thread-safe, and spawning keeps the draws core-independent)."""
     slices = parts(count)
     generators = rng.spawn(len(slices))
-    with _one_blas_thread():
+    with one_blas_thread():
         if len(slices) <= 1 or threads() == 1:
             return [fn(s, g) for s, g in zip(slices, generators, strict=True)]
         return list(_shared_pool().map(fn, slices, generators))
 
 
 @contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """BLAS limited to one thread while any map_parts runs (the limit is process-wide, so it is
-    counted: two trainings at once restore it only when both are done)."""
+def one_blas_thread() -> Iterator[None]:
+    """BLAS limited to one thread while any map_parts (or a whole training batch) runs (the
+    limit is process-wide, so it is counted: two trainings at once restore it only when both
+    are done)."""
     global _limiter, _users
     with _lock:
         if _users == 0:

@@ -20,7 +20,7 @@ from qwidgets.errors import TrainingCancelled, ValidationError
 from qwidgets.sim.engine.hamiltonian import Hamiltonian, density_sums
 from qwidgets.sim.engine.models import HilbertModel, build_model
 from qwidgets.sim.engine.optimizers import WeightOptimizer
-from qwidgets.sim.engine.parts import map_parts
+from qwidgets.sim.engine.parts import map_parts, one_blas_thread
 from qwidgets.sim.engine.solvers import EXACT_METHODS, next_directions, solve
 
 
@@ -94,7 +94,11 @@ class Trainer:
             self.loss.append([])
             self.unconverged.append([])
             for b, rows in enumerate(batches):
-                loss, unconverged = self._batch(rows, p, b, passes, len(batches))
+                # The weight step's small matmuls too: OpenBLAS's threads cost more than they
+                # give at these sizes (a (K, 64, 64) @ (64, 64) took 100x longer on two busy
+                # cores), and one thread rounds alike on any core count.
+                with one_blas_thread():
+                    loss, unconverged = self._batch(rows, p, b, passes, len(batches))
                 self.loss[p].append(loss)
                 self.unconverged[p].append(unconverged)
                 self._report(p, b, passes, len(batches), loss, 100,
