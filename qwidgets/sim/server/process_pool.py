@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import signal
+import site
 import subprocess
 import sys
 import threading
@@ -54,10 +55,7 @@ class WorkerProcess:
     def __init__(self, niceness: int, threads: int) -> None:
         cmd_read, cmd_write = os.pipe()
         msg_read, msg_write = os.pipe()
-        package_root = str(Path(qwidgets.__file__).resolve().parent.parent)
-        python_path = os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-        env = {**os.environ, "PYTHONPATH": python_path,
+        env = {**os.environ, "PYTHONPATH": child_python_path(),
                **{name: str(threads) for name in BLAS_THREADS_ENV}}
         try:
             self.process = subprocess.Popen(
@@ -263,6 +261,20 @@ class ProcessPool:
             self._deliver(message)
         except Exception:  # the scheduler's bug: keep reading, or the worker would block
             log.exception("delivering %s failed", type(message).__name__)
+
+
+def child_python_path() -> str:
+    """``PYTHONPATH`` for a worker: it imports this very copy of qwidgets, also when that copy
+    is a checkout the server found through its working directory or a path it was given. An
+    installed copy is found anyway; its site-packages is not put ahead of the standard
+    library."""
+    current = os.environ.get("PYTHONPATH", "")
+    root = str(Path(qwidgets.__file__).resolve().parent.parent)
+    installed = {str(Path(p).resolve()) for p in [*site.getsitepackages(),
+                                                    site.getusersitepackages()]}
+    if root in installed or root in current.split(os.pathsep):
+        return current
+    return os.pathsep.join(p for p in (root, current) if p)
 
 
 def exit_description(code: int) -> str:
