@@ -24,6 +24,7 @@ from qwidgets.sim.engine import parts
 from qwidgets.sim.server import limits
 from qwidgets.sim.server.backend import Key, TrainingTask
 from qwidgets.sim.server.limits import Quotas, ServerLimits
+from qwidgets.sim.server.pool_worker import DatasetCache
 from qwidgets.sim.server.process_pool import ProcessPool
 from qwidgets.sim.server.store import namespace
 
@@ -197,6 +198,31 @@ async def test_a_sweep_on_one_dataset_sends_it_once_per_worker(tmp_path: Path) -
         rows = [await api.wait(g) for g in guids]
     assert [np.array(r["loss"]).shape for r in rows] == [(1, 3), (2, 3), (3, 3)]
     assert pool.datasets_sent == 1
+
+
+async def test_a_worker_keeps_its_last_datasets_and_is_sent_the_others_again(
+        tmp_path: Path) -> None:
+    pool = ProcessPool(1)
+    keep = DatasetCache().max_entries
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        datasets = [await api.dataset(linear_frame(seed=s)) for s in range(keep + 1)]
+        # the first falls out of the worker's cache once the last is sent; the second stays
+        order = [*datasets, datasets[-2], datasets[0]]
+        for dataset in order:
+            assert (await api.wait(await _model_on(api, dataset, quick_params())))[
+                "status"] == "completed"
+    assert pool.datasets_sent == keep + 2
+
+
+def test_the_dataset_cache_drops_the_least_recently_used() -> None:
+    cache = DatasetCache(max_entries=2, max_bytes=100)
+    assert cache.add(("ns", "a"), 10) == []
+    assert cache.add(("ns", "b"), 10) == []
+    cache.use(("ns", "a"))
+    assert cache.add(("ns", "c"), 10) == [("ns", "b")]
+    assert cache.add(("ns", "d"), 95) == [("ns", "a"), ("ns", "c")]  # too many bytes
+    assert cache.add(("ns", "e"), 500) == [("ns", "d")]  # the newest stays, however large
+    assert ("ns", "e") in cache
 
 
 async def _model_on(api: Api, dataset: str, params: dict[str, Any]) -> str:
