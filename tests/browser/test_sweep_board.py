@@ -126,6 +126,18 @@ def test_board_fills_in_cancels_sorts_and_reads_in_dark(lab: Lab, page: Any) -> 
     assert metric_order(page)[0] == list(range(ROWS))[::-1]
     assert aria_sort(page, "r2") == "none"
 
+    # "Use this model" on the best row, from the keyboard: the kernel holds that model
+    best = board.locator("tr[data-index='6'] button.qw-sweep-use")
+    best.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => /configuration 6 chosen/.test(document.querySelector('.qw-sweep .qw-message').textContent)",
+        timeout=30_000)
+    assert best.inner_text() == "In use"
+    assert page.evaluate("() => document.activeElement?.classList.contains('qw-sweep-use')")
+    run_cell_text(page, "print('chosen', board.chosen_index, board.chosen.model_guid == sweep.rows[6].guid)",
+                  "chosen 6 True", timeout_ms=30_000)
+
     # the server's own word on the cancelled training
     run_cell_text(page, "other = await AsyncQcogClient.create(); "
                   "await other.preloaded_model(sweep.rows[0].guid); "

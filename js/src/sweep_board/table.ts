@@ -24,6 +24,17 @@ export interface TableHost {
   chosen(): number | null;
 }
 
+// A button waiting for the kernel's answer: aria-disabled, not disabled, since disabling
+// the focused element drops the keyboard's focus to the page (and out of the notebook cell).
+export function setBusy(button: HTMLButtonElement, busy: boolean): void {
+  if (busy) button.setAttribute("aria-disabled", "true");
+  else button.removeAttribute("aria-disabled");
+}
+
+export function isBusy(button: HTMLButtonElement): boolean {
+  return button.disabled || button.getAttribute("aria-disabled") === "true";
+}
+
 class RowView {
   readonly el = h("tr", { class: "qw-sweep-row" });
   private readonly configCells: HTMLTableCellElement[] = [];
@@ -55,8 +66,8 @@ class RowView {
     this.svg.append(this.line);
     this.cancelBtn.setAttribute("aria-label", `Cancel configuration ${idx}`);
     this.useBtn.setAttribute("aria-label", `Use the model of configuration ${idx}`);
-    this.cancelBtn.addEventListener("click", () => { if (!this.cancelBtn.disabled) host.cancel(idx); });
-    this.useBtn.addEventListener("click", () => { if (!this.useBtn.disabled) host.use(idx); });
+    this.cancelBtn.addEventListener("click", () => { if (!isBusy(this.cancelBtn)) host.cancel(idx); });
+    this.useBtn.addEventListener("click", () => { if (!isBusy(this.useBtn)) host.use(idx); });
     this.el.append(this.index, ...this.configCells,
       h("td", {}, this.badge, this.reason),
       h("td", { class: "qw-sweep-progress" }, this.bar, this.pct),
@@ -89,9 +100,9 @@ class RowView {
     const offline = this.host.offline();
     const busy = this.host.busy(row.index);
     this.cancelBtn.hidden = offline || !CANCELLABLE.has(row.status);
-    this.cancelBtn.disabled = busy;
+    setBusy(this.cancelBtn, busy);
     this.useBtn.hidden = offline || row.status !== "completed";
-    this.useBtn.disabled = busy;
+    setBusy(this.useBtn, busy);
     setText(this.useBtn, chosen ? "In use" : this.host.hasDashboard() ? "Use in dashboard" : "Use this model");
   }
 }

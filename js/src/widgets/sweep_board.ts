@@ -10,7 +10,7 @@ import { type BaseTraits, Requester, errorText } from "../shared/request";
 import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
 import { watch } from "../shared/watch";
 import { type Row, CANCELLABLE, nextSort, sortRows, summary } from "../sweep_board/logic";
-import { type Column, SweepTable } from "../sweep_board/table";
+import { type Column, SweepTable, isBusy, setBusy } from "../sweep_board/table";
 
 const CSS = `${BASE_CSS}
 .qw-sweep { display: flex; flex-direction: column; gap: 6px; max-width: 1200px; }
@@ -27,6 +27,7 @@ const CSS = `${BASE_CSS}
 .qw-sweep tr[data-status="cancelled"] .qw-bar > div { background: ${BADGE.warn}; }
 .qw-sweep .qw-spark { vertical-align: middle; margin-right: 4px; color: var(--jp-brand-color1, #1976d2); }
 .qw-sweep .qw-sweep-actions button { margin-right: 4px; white-space: nowrap; }
+.qw-sweep button[aria-disabled="true"] { opacity: .5; cursor: progress; }
 .qw-sweep tr.qw-chosen td { background: var(--jp-layout-color2, #eeeeee); }
 .qw-badge[data-state="queued"], .qw-badge[data-state="pending"] { background: ${BADGE.off}; color: #fff; }
 .qw-badge[data-state="invalid"] { background: ${BADGE.error}; color: #fff; }
@@ -89,7 +90,7 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     hasDashboard: () => !!model.get("_has_dashboard"),
     chosen: () => model.get("chosen_index") ?? null,
   });
-  cancelAll.addEventListener("click", () => { if (!cancelAll.disabled) void ask("all", REQUEST.cancel_sweep, "cancel all"); });
+  cancelAll.addEventListener("click", () => { if (!isBusy(cancelAll)) void ask("all", REQUEST.cancel_sweep, "cancel all"); });
 
   const root = h("div", { class: "qw-root qw-sweep", ...ROOT_ATTRS },
     h("div", { class: "qw-head" }, title, badge, counts, h("span", { class: "qw-grow" }), cancelAll),
@@ -121,7 +122,8 @@ function render({ model, el }: RenderProps<Traits>): () => void {
     setText(counts, summary(rows));
     const offline = !!model.get("_offline");
     cancelAll.hidden = offline;
-    cancelAll.disabled = busy.has("all") || !rows.some((r) => CANCELLABLE.has(r.status));
+    cancelAll.disabled = !rows.some((r) => CANCELLABLE.has(r.status));
+    setBusy(cancelAll, busy.has("all"));
     setText(message, model.get("message"));
     message.hidden = !model.get("message");
     const errors = [model.get("error"), failure].filter(Boolean);
