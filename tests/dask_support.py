@@ -39,7 +39,7 @@ def require_distributed() -> None:
 CLUSTER_SCRIPT = """
 import logging, sys
 from distributed import LocalCluster
-logging.getLogger("distributed").setLevel(logging.CRITICAL)
+logging.getLogger("distributed").setLevel(logging.ERROR)
 with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                   dashboard_address=None) as cluster:
     print(cluster.scheduler_address, flush=True)

@@ -3,13 +3,12 @@ are the cluster's worker threads, wherever the cluster runs.
 
 - Data goes out once: each dataset is scattered to the cluster the first time a training
   needs it and the submitted tasks carry only a reference to it (``task.without_data()``).
-- Progress comes back through one ``distributed.Queue`` per server: the worker puts each
-  message in it before going on, so the terminal message is always behind its updates; a
-  thread here drains it and delivers. Every message travels with the id of its run, so a
-  message from a run the server already wrote off (a worker that was presumed dead) is
-  dropped.
-- Cancel sets a ``distributed.Event`` per run that a thread on the worker polls every
-  ``STOP_POLL`` seconds; ``should_stop()`` only reads a local flag.
+- Progress comes back through one ``distributed.Queue`` per server: the worker puts its
+  messages in it in order and its task ends only once the terminal one is in, behind its
+  updates; a thread here drains it and delivers. Every message travels with the id of its
+  run, so a message from a run the server already wrote off is dropped.
+- Cancel sets a ``distributed.Event`` per run that a thread on the worker polls
+  (``dask_worker``, which holds everything that runs on a worker).
 - A worker that dies: its future errs (or the scheduler reruns the task elsewhere, which the
   rerun notices from the run's ``started`` event), and the training gets ``Lost``.
 
@@ -40,8 +39,8 @@ from qwidgets.sim.server.backend import (
     Message,
     Stopped,
     TrainingTask,
-    run_task,
 )
+from qwidgets.sim.server.dask_worker import event_name, work
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -49,10 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("qwidgets.sim.server.dask_backend")
 
 INSTALL_HINT = 'pip install "qwidgets[dask]"'
-STOP_POLL = 0.2  # seconds between a worker's looks at its run's stop event
 SLOTS_REFRESH = 1.0  # seconds between reads of the cluster's worker threads
 TERMINAL = (Finished, Failed, Stopped, Lost)
 HALT = ""  # the run id of the marker that ends the drain thread
+PRIORITY = {"submit": 0, "stop": 0, "done": 1, "forget": 1, "end": 2}
 DatasetId = tuple[str, str]  # (namespace, dataset guid)
 
 
@@ -79,7 +78,8 @@ class Run:
 
     task: TrainingTask
     run_id: str
-    future: Future | None = None
+    future: Future | None = None  # until it ends: a result still wanted is recomputed
+    submitted: bool = False
     stop_requested: bool = False
     ended: bool = False
     holds_data: bool = False
@@ -133,9 +133,13 @@ class DaskBackend:
         self._idle: collections.OrderedDict[DatasetId, None] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._deliver_lock = threading.RLock()
-        self._commands: queue.Queue[tuple[str, Run | None] | None] = queue.Queue()
+        # submits and stops first, housekeeping after, the end marker last; FIFO within each
+        self._commands: queue.PriorityQueue[tuple[int, int, str, Run | None]] = \
+            queue.PriorityQueue()
+        self._order = itertools.count()
         self._halt = threading.Event()
         self._closed = False
+        self._submitted: list[str] = []  # run ids, whose "started" events shutdown clears
         self._threads: list[threading.Thread] = []
         self._slots = 1
         self._slots_read = 0.0
@@ -164,7 +168,7 @@ class DaskBackend:
         with self._lock:
             self._runs[task.key] = run
             self._by_id[run.run_id] = run
-        self._commands.put(("submit", run))
+        self._command("submit", run)
 
     def stop(self, key: Key) -> None:
         with self._lock:
@@ -172,7 +176,7 @@ class DaskBackend:
             if run is None or run.ended or run.stop_requested:
                 return
             run.stop_requested = True
-        self._commands.put(("stop", run))
+        self._command("stop", run)
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop every run, wait up to ``timeout`` s for their ``Stopped``, write off the
@@ -198,12 +202,15 @@ class DaskBackend:
         self._halt.set()
         if self._threads:
             control, drain = self._threads
-            self._commands.put(None)
+            self._command("end", None)
             control.join(timeout)
             with contextlib.suppress(Exception):  # the scheduler may already be gone
                 self._queue.put(pickle.dumps((HALT, None)))
             drain.join(timeout)
         with contextlib.suppress(Exception):  # the scheduler may already be gone
+            for run_id in self._submitted:
+                self._distributed.Event(event_name(self.name, run_id, "started"),
+                                        client=self.client).clear()
             self._queue.close()
         with self._lock:
             self._data.clear()
@@ -214,17 +221,19 @@ class DaskBackend:
 
     # ------------------------------------------------------------ the control thread
 
+    def _command(self, what: str, run: Run | None) -> None:
+        self._commands.put((PRIORITY[what], next(self._order), what, run))
+
     def _control(self) -> None:
         """Submits and stops in the order asked, off the caller's thread: scattering a large
         dataset or reaching a remote scheduler must not hold up the server's event loop."""
         while True:
             try:
-                command = self._commands.get(timeout=SLOTS_REFRESH)
+                _, _, what, run = self._commands.get(timeout=SLOTS_REFRESH)
             except queue.Empty:
-                command = ("tick", None)
-            if command is None:
+                what, run = "tick", None
+            if what == "end":
                 return
-            what, run = command
             try:
                 if time.monotonic() - self._slots_read >= SLOTS_REFRESH:
                     self._refresh_slots()
@@ -235,12 +244,16 @@ class DaskBackend:
                 elif what == "stop" and not run.ended:
                     self._event(run, "stop").set()
                 elif what == "done":
-                    # behind the run's own messages in the queue: the drain thread sees its
-                    # terminal message first, if the worker sent one
-                    self._queue.put(pickle.dumps((run.run_id, None)))
-                elif what == "forget":
-                    for kind in ("stop", "started"):
-                        self._event(run, kind).clear()
+                    future, run.future = run.future, None  # else a lost result is rerun
+                    if not run.ended:
+                        # behind the run's own messages in the queue: the drain thread sees
+                        # its terminal message first, if the worker sent one
+                        lost = Lost(run.task.key, lost_reason(future))
+                        self._queue.put(pickle.dumps((run.run_id, lost)))
+                elif what == "forget" and run.stop_requested:
+                    # "started" stays set until shutdown: a rerun of an ended run (its
+                    # worker died holding the result) then only reports a loss, dropped here
+                    self._event(run, "stop").clear()
             except Exception as exc:
                 log.warning("Dask backend: %s failed: %s: %s", what, type(exc).__name__, exc)
                 if run is not None and what != "forget":
@@ -258,7 +271,9 @@ class DaskBackend:
             work, task.without_data(), data, task.csv[1], self.name, run.run_id,
             key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0)
         run.future = future
-        future.add_done_callback(lambda _f: self._commands.put(("done", run)))
+        run.submitted = True
+        self._submitted.append(run.run_id)
+        future.add_done_callback(lambda _f: self._command("done", run))
 
     def _dataset(self, task: TrainingTask) -> Future:
         """The dataset's future on the cluster, scattered on first use (only this thread
@@ -314,14 +329,12 @@ class DaskBackend:
                 return
             self._accept(run_id, message)
 
-    def _accept(self, run_id: str, message: Message | None) -> None:
+    def _accept(self, run_id: str, message: Message) -> None:
         with self._lock:
             run = self._by_id.get(run_id)
         if run is None or run.ended:
             return  # from a run already written off
-        if message is None:  # its future ended without a terminal message: the worker died
-            self._end(run, Lost(run.task.key, lost_reason(run.future)))
-        elif isinstance(message, TERMINAL):
+        if isinstance(message, TERMINAL):
             self._end(run, message)
         else:
             with self._deliver_lock:
@@ -341,8 +354,8 @@ class DaskBackend:
             self._send(message)
         if run.holds_data:
             self._release_dataset(run.dataset)
-        if run.future is not None and not self._halt.is_set():
-            self._commands.put(("forget", run))
+        if run.submitted and not self._halt.is_set():
+            self._command("forget", run)
 
     def _send(self, message: Message) -> None:
         if self._deliver is None:
@@ -358,13 +371,11 @@ class DaskBackend:
         self._slots = min(threads, self.max_slots or threads)
 
 
-def event_name(server: str, run_id: str, kind: str) -> str:
-    return f"{server}-{kind}-{run_id}"
-
-
 def lost_reason(future: Future | None) -> str:
     if future is None:
         return "the Dask cluster never ran it"
+    if future.status == "finished":
+        return "the Dask task ended without a result"
     if future.status == "cancelled":
         return ("the Dask cluster dropped it (the worker holding its dataset died, or the "
                 "scheduler restarted)")
@@ -373,47 +384,3 @@ def lost_reason(future: Future | None) -> str:
     except Exception as error:
         exc = error
     return f"the Dask worker running it died ({type(exc).__name__}: {exc})"
-
-
-# ---------------------------------------------------------------- on the worker
-
-
-def work(task: TrainingTask, csv: str, indexing: list[int], server: str, run_id: str) -> None:
-    """A training on a Dask worker: ``run_task`` with its messages put in the server's queue
-    and its stop event polled from a thread of its own."""
-    from distributed import Event, Queue
-
-    channel = Queue(server)
-
-    def emit(message: Message) -> None:
-        channel.put(pickle.dumps((run_id, message)))
-
-    started = Event(event_name(server, run_id, "started"))
-    if started.is_set():
-        # the scheduler reruns a task whose worker died; the server retries from its own
-        # checkpoint instead, so this rerun only reports the loss
-        emit(Lost(task.key, "the Dask worker running it died (the scheduler restarted it)"))
-        return
-    started.set()
-    stop = Event(event_name(server, run_id, "stop"))
-    asked = threading.Event()
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.is_set():
-            try:
-                if stop.is_set():
-                    asked.set()
-                    return
-            except Exception:  # the scheduler is briefly unreachable: look again later
-                log.debug("stop event unreachable", exc_info=True)
-            done.wait(STOP_POLL)
-
-    poller = threading.Thread(target=poll, name="qwidgets-dask-stop", daemon=True)
-    poller.start()
-    try:
-        run_task(task, emit, asked.is_set, frame_csv=(csv, indexing))
-    finally:
-        done.set()
-        poller.join()
-        channel.close()
