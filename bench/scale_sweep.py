@@ -26,7 +26,7 @@ from qwidgets.client import AsyncQcogClient
 from qwidgets.client.qcog.sweep import CONCURRENCY
 from qwidgets.sim import start
 
-ROUNDS = 3
+ROUNDS = 5
 # 16 small configurations: 2 qubits, weight 1 or 2, 1 or 2 passes, two exact solvers, two seeds.
 GRID = {"qbits": 2, "pauli_weight": [1, 2], "num_passes": [1, 2],
         "state_method": ["NP_EIGH", "EIGH"], "seed": [1, 2]}

@@ -53,6 +53,7 @@ POLL_TIME = 1.0
 FIRST_POLL = 0.05
 # Waiting for a place after a 429: at first briefly, then at most this long between tries.
 MAX_QUOTA_WAIT = 8.0
+SAVE_DELAY = 0.5
 
 OnChange = Callable[["Sweep"], None]
 
@@ -82,6 +83,7 @@ class Sweep:
         self._task: asyncio.Task[None] | None = None
         self._training_frame: pd.DataFrame | None = None
         self._with_data: AsyncQcogClient | None = None
+        self._save_later: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -195,7 +197,7 @@ class Sweep:
         try:
             if self._shared.dataset_guid is None and self._plans:
                 await self._upload()
-            self._save()
+            self._save(now=True)
             slots = asyncio.Semaphore(self._concurrency)
             # Trainings already on the server take their places first.
             order = sorted(self.rows, key=lambda r: (r.status not in ACTIVE, r.index))
@@ -209,7 +211,7 @@ class Sweep:
         # are, saved: attach_sweep(id) goes on with them.
         finally:
             poller.cancel()
-            self._save()
+            self._save(now=True)
             self._notify()
 
     async def _upload(self) -> None:
@@ -284,7 +286,8 @@ class Sweep:
         if self._shared.scaling is not None:
             client.scaling = FrameScaling.from_dict(self._shared.scaling)
         row.started_at = time.time()
-        self._update(row, status="pending", reason="", guid=client.model_guid, persist=True)
+        self._update(row, status="pending", reason="", guid=client.model_guid)
+        self._save(now=True)  # a guid lost to a crash would be trained twice on reattach
         await self._follow(row, client)
         return client
 
@@ -405,7 +408,17 @@ class Sweep:
             except Exception:
                 logger.exception("a sweep's on_change callback failed")
 
-    def _save(self) -> None:
+    def _save(self, now: bool = False) -> None:
+        """Write the sweep's file now, or once within SAVE_DELAY (changes coalesce: a sweep
+        of many short trainings would otherwise spend its time rewriting the file)."""
+        if not now:
+            if self._save_later is None:
+                self._save_later = asyncio.get_running_loop().call_later(
+                    SAVE_DELAY, self._save, True)
+            return
+        if self._save_later is not None:
+            self._save_later.cancel()
+            self._save_later = None
         try:
             sweep_store.save(self.id, self.state())
         except OSError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -45,7 +45,8 @@ class SweepRow:
                                              and not self.scores)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow (asdict deep-copies every loss list): it is serialised at once.
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> SweepRow:

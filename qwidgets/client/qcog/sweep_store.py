@@ -41,7 +41,7 @@ def save(sweep_id: str, state: dict[str, Any]) -> Path:
     fd, temp = tempfile.mkstemp(prefix=f".{sweep_id}-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(state, out, allow_nan=True)
+            out.write(json.dumps(state))  # dumps encodes in C; dump(state, out) in Python
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
