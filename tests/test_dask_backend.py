@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ from qwidgets.sim.server.store import namespace  # noqa: E402
 
 from .dask_support import dask_client, dask_cluster  # noqa: E402, F401
 from .server_support import TOKEN, Api, linear_frame, quick_params, serving, slow_params  # noqa: E402
+from .test_server_embedded import ROOT, train_one  # noqa: E402
 
 
 class Inbox:
@@ -236,6 +238,36 @@ async def test_start_with_dask_trains_through_the_public_client(
     # the server's own client is gone with it; the cluster is not
     assert whole.status == "running"
     assert len(whole.nthreads()) == 2
+
+
+def test_serve_dask_runs_the_trainings_on_the_cluster(
+        whole: Client, dask_cluster: str, tmp_path: Path) -> None:  # noqa: F811
+    tokens = tmp_path / "tokens"
+    tokens.write_text("classroom-token-1\n")
+    tokens.chmod(0o600)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwidgets.sim", "serve", "--port", str(port), "--data-dir",
+         str(tmp_path / "d"), "--token-file", str(tokens), "--dask", dask_cluster],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert f"trainings on the Dask cluster at {dask_cluster}" in banner, banner
+        guid = train_one(f"http://127.0.0.1:{port}", "classroom-token-1")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    history = whole.run_on_scheduler(scheduler_history)
+    assert [key for key in history if guid in key]  # it ran there, not in a local pool
+
+
+def scheduler_history(dask_scheduler: Any) -> list[str]:
+    return [str(transition[0]) for transition in dask_scheduler.transition_log]
 
 
 def test_shutdown_stops_what_runs_and_leaves_a_given_client_open(whole: Client) -> None:
