@@ -51,10 +51,10 @@ async def test_a_grid_on_class_labels_ranks_by_accuracy(server: SimServer, iris:
                                                          sweep_dir: Path) -> None:
     client = await client_for(server.url, server.token)
     datasets, models = count_rows(server, "datasets"), count_rows(server, "models")
-    seen: list[int] = []
+    seen: list[tuple[int, bool]] = []
     async with client:
         sweep = client.start_sweep(iris, GRID, holdout=0.25, seed=3)
-        sweep.on_change(lambda s: seen.append(s.version))
+        sweep.on_change(lambda s: seen.append((s.version, s.done)))
         board = await sweep.wait()
         # Pauli rows keep the Pauli fields, Ensemble rows the Ensemble ones: 4 + 4.
         assert len(sweep.rows) == 8
@@ -72,9 +72,9 @@ async def test_a_grid_on_class_labels_ranks_by_accuracy(server: SimServer, iris:
         # One upload for the whole sweep, one training per configuration.
         assert count_rows(server, "datasets") == datasets + 1
         assert count_rows(server, "models") == models + 8
-        assert seen == sorted(seen)
-        assert seen[-1] == sweep.version
-        assert sweep.done
+        assert [v for v, _ in seen] == sorted(v for v, _ in seen)
+        assert seen[-1] == (sweep.version, True)  # the last change says it is done
+        assert not any(done for _, done in seen[:-1])
 
         best = sweep.best
         assert best is not None

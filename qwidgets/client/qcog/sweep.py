@@ -84,6 +84,7 @@ class Sweep:
         self._training_frame: pd.DataFrame | None = None
         self._with_data: AsyncQcogClient | None = None
         self._save_later: asyncio.TimerHandle | None = None
+        self._finished = False
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -95,7 +96,8 @@ class Sweep:
 
     @property
     def done(self) -> bool:
-        return self._task is not None and self._task.done()
+        """True from the last ``on_change`` of a sweep whose rows are all final."""
+        return self._finished or (self._task is not None and self._task.done())
 
     @property
     def best(self) -> SweepRow | None:
@@ -212,6 +214,7 @@ class Sweep:
         finally:
             poller.cancel()
             self._save(now=True)
+            self._finished = True
             self._notify()
 
     async def _upload(self) -> None:
