@@ -120,6 +120,26 @@ async def test_a_burst_of_changes_is_throttled_and_the_last_state_is_sent() -> N
     board.close()
 
 
+async def test_a_flush_recomputes_only_the_rows_that_changed() -> None:
+    sweep = StandIn(rows(3), ["model"])
+    for row in sweep.rows:
+        row.loss = list(np.linspace(1, 0, 5_000))
+    board = SweepBoard(sweep, update_interval=0.01)
+    before = list(board.rows)
+    sweep.rows[1].loss.append(0.5)  # one more batch of row 1, nothing else
+    sweep.bump()
+    await until(lambda: board.rows[1]["steps"] == 5_001, what="the new batch")
+    assert board.rows[0] is before[0]
+    assert board.rows[2] is before[2]
+    assert board.rows[1] is not before[1]
+    assert board.rows[1]["last_loss"] == 0.5
+    sweep.rows[2].status, sweep.rows[2].reason = "failed", "diverged"
+    sweep.bump()
+    await until(lambda: board.rows[2]["status"] == "failed", what="the failure")
+    assert board.rows[2]["reason"] == "diverged"
+    board.close()
+
+
 async def test_static_form_follows_the_sort_and_escapes_everything() -> None:
     sweep = StandIn(rows(4), ["model"])
     sweep.rows[0].config["model"] = "<img src=x onerror=alert(1)>"
