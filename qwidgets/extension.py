@@ -16,8 +16,9 @@ magic                                  function
 =====================================  ============================================
 
 ``%qw_sweep``'s options: ``client=<name>`` (a client of the namespace; the embedded simulator's
-by default), ``dashboard=<name>`` ("Use this model" hands the model there), ``holdout=0.25``,
-``metric=r2|mae|accuracy``, ``seed=0``, ``concurrency=2``.
+by default), ``dashboard=<name>`` ("Use this model" hands the model there), ``target=<column>``
+(``a,b`` for several; the last column by default), ``holdout=0.25``,
+``metric=r2|mae|accuracy``, ``seed=0``, ``concurrency=4``.
 """
 
 from __future__ import annotations
@@ -62,15 +63,15 @@ def sweep_board(data: Any = None, configs: Any = None, *, client: Any = None,
 
 # %qw_sweep's key=value options: their parsers (the rest are names of the namespace).
 _SWEEP_NUMBERS = {"holdout": float, "seed": int, "concurrency": int}
-_SWEEP_WORDS = ("metric",)
+_SWEEP_WORDS = ("metric", "target")
 _SWEEP_NAMES = ("client", "dashboard")
 
 
 def parse_sweep_line(line: str, namespace: dict[str, Any]) -> dict[str, Any]:
     """The arguments of ``sweep_board`` from ``%qw_sweep``'s line."""
     words = line.split()
-    usage = ("usage: %qw_sweep <dataframe> <configs> [holdout=0.25 metric=r2 seed=0 "
-             "concurrency=2 client=<name> dashboard=<name>], or %qw_sweep attach <sweep id>")
+    usage = ("usage: %qw_sweep <dataframe> <configs> [target=<column> holdout=0.25 metric=r2 "
+             "seed=0 concurrency=4 client=<name> dashboard=<name>], or %qw_sweep attach <sweep id>")
     if words[:1] == ["attach"]:
         if len(words) < 2:
             raise QwidgetsError(f"%qw_sweep attach needs the sweep's id; {usage}")
@@ -92,7 +93,8 @@ def parse_sweep_line(line: str, namespace: dict[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise QwidgetsError(f"%qw_sweep: {key}={value!r} is not a number") from None
         elif key in _SWEEP_WORDS:
-            found[key] = value
+            # target=a,b: several columns to forecast
+            found[key] = value.split(",") if key == "target" and "," in value else value
         elif key in _SWEEP_NAMES:
             found[key] = _named(value, namespace)
         else:
@@ -179,8 +181,8 @@ def load_ipython_extension(ipython: Any) -> None:
 
         @line_magic
         def qw_sweep(self, line: str) -> Any:
-            """%qw_sweep df configs [holdout=.. metric=.. seed=.. concurrency=.. client=..
-            dashboard=..] | %qw_sweep attach <id>: a sweep's live leaderboard."""
+            """%qw_sweep df configs [target=.. holdout=.. metric=.. seed=.. concurrency=..
+            client=.. dashboard=..] | %qw_sweep attach <id>: a sweep's live leaderboard."""
             namespace: dict[str, Any] = self.shell.user_ns if self.shell is not None else {}
             return sweep_board(**parse_sweep_line(line, namespace))
 

@@ -217,7 +217,8 @@ async def test_the_magic_starts_a_sweep_and_attaches_one(client, sweep_dir):
     try:
         shell.user_ns.update(df=frame(300), grid={**{k: [v] for k, v in QUICK.items()},
                                                    "learning_rate": [0.05, 0.2]}, c=client)
-        board = shell.run_line_magic("qw_sweep", "df grid client=c holdout=0.3 concurrency=2")
+        board = shell.run_line_magic("qw_sweep",
+                                     "df grid client=c target=z holdout=0.3 concurrency=2")
         assert isinstance(board, SweepBoard)
         await until(lambda: board.done, timeout=120, what="the magic's sweep")
         assert [r["status"] for r in board.rows] == ["completed", "completed"]

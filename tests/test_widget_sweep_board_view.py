@@ -190,3 +190,19 @@ async def test_bad_requests_are_answered_with_the_field_and_the_fix() -> None:
     with pytest.raises(ValidationError, match="sweep"):
         board.follow(object())
     board.close()
+
+
+def test_the_magic_line_becomes_the_plain_functions_arguments() -> None:
+    from qwidgets.errors import QwidgetsError
+    from qwidgets.extension import parse_sweep_line
+
+    namespace = {"df": "frame", "grid": {"qbits": [2, 3]}, "c": "client"}
+    assert parse_sweep_line("df grid target=a,b holdout=0.3 seed=2 concurrency=3 metric=mae "
+                            "client=c", namespace) == {
+        "data": "frame", "configs": {"qbits": [2, 3]}, "target": ["a", "b"], "holdout": 0.3,
+        "seed": 2, "concurrency": 3, "metric": "mae", "client": "client"}
+    assert parse_sweep_line("df grid target=z", namespace)["target"] == "z"
+    assert parse_sweep_line("attach abc123 client=c", namespace) == {"sweep_id": "abc123",
+                                                                     "client": "client"}
+    with pytest.raises(QwidgetsError, match="no variable named 'd'"):
+        parse_sweep_line("df grid dashboard=d", namespace)
