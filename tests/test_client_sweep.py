@@ -225,6 +225,8 @@ def test_reattach_by_id_in_a_new_loop(server: SimServer, iris: pd.DataFrame,
         async with await client_for(server.url, server.token) as client:
             sweep = client.start_sweep(iris, configs, concurrency=1)
             await until(running(sweep, 0))
+            # Followed once per process: attaching the live sweep gives the same object.
+            assert await client.attach_sweep(sweep.id) is sweep
             await sweep.detach()  # what a kernel restart does to the task
             guid = sweep.rows[0].guid
             assert guid is not None

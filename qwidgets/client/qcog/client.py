@@ -43,7 +43,8 @@ from qwidgets.client.qcog.status import (
     timed_out,
     validate_version,
 )
-from qwidgets.client.qcog.sweep import CONCURRENCY, POLL_TIME, Sweep, attach_sweep, start_sweep
+from qwidgets.client.qcog.sweep import CONCURRENCY, POLL_TIME, Sweep
+from qwidgets.client.qcog.sweep_start import attach_sweep, start_sweep
 from qwidgets.client.retry import RetryPolicy
 from qwidgets.protocol.data import check_columns_match
 from qwidgets.protocol.params import validate_inference, validate_model, validate_training_parameters

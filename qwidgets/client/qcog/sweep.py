@@ -20,8 +20,7 @@ import contextlib
 import copy
 import logging
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -29,12 +28,11 @@ import pandas as pd
 from qwidgets.client.errors import ApiError, ServiceUnavailableError, UsageError, ValidationError
 from qwidgets.client.qcog import sweep_store
 from qwidgets.client.qcog.status import WAITING_STATUSES
-from qwidgets.client.qcog.sweep_configs import Plan, expand, model_arguments, plan, varying
-from qwidgets.client.qcog.sweep_data import SweepData, classes_metric, prepare, scores
+from qwidgets.client.qcog.sweep_configs import Plan, model_arguments, plan
+from qwidgets.client.qcog.sweep_data import SweepData, scores
 from qwidgets.client.qcog.sweep_rows import (
     ACTIVE,
     SweepRow,
-    check_metric,
     flat_loss,
     leaderboard,
     ranked,
@@ -44,7 +42,7 @@ from qwidgets.protocol.scaling import FrameScaling
 if TYPE_CHECKING:  # the client imports this module; siblings are made as type(parent)(...)
     from qwidgets.client.qcog.client import AsyncQcogClient
 
-__all__ = ["Sweep", "SweepRow", "attach_sweep", "start_sweep"]
+__all__ = ["Sweep", "SweepRow"]
 
 logger = logging.getLogger("qwidgets.client")
 
@@ -98,6 +96,11 @@ class Sweep:
     def done(self) -> bool:
         """True from the last ``on_change`` of a sweep whose rows are all final."""
         return self._finished or (self._task is not None and self._task.done())
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the sweep runs on (None before it starts)."""
+        return self._task.get_loop() if self._task is not None else None
 
     @property
     def best(self) -> SweepRow | None:
@@ -436,55 +439,7 @@ class Sweep:
                 "rows": [row.to_dict() for row in self.rows], "saved": time.time()}
 
 
-def start_sweep(parent: AsyncQcogClient, data: pd.DataFrame,
-                configs: Sequence[Mapping[str, Any]] | Mapping[str, Any], *,
-                holdout: float, metric: str | None, seed: int,
-                target: str | Sequence[str] | None, concurrency: int, standardize: bool,
-                poll_time: float) -> Sweep:
-    """Validate everything, then start the sweep as a task on the running loop."""
-    asyncio.get_running_loop()  # a clear RuntimeError outside a loop, before any work
-    _check_positive("concurrency", concurrency, True)
-    _check_positive("poll_time", poll_time, False)
-    expanded = expand(configs)
-    shared, training = prepare(data, target, holdout, seed, standardize)
-    metric_name = check_metric(metric, classes_metric(shared))
-    rows = [SweepRow(i, c) for i, c in enumerate(expanded)]
-    for row in rows:
-        try:
-            plan(row.config, shared.operators, shared.targets, shared.training_rows)
-        except ValidationError as exc:
-            row.status, row.reason = "invalid", str(exc)
-    sweep = Sweep(parent, uuid.uuid4().hex[:12], rows, varying(expanded, configs), metric_name, shared,
-                  concurrency=concurrency, poll_time=float(poll_time))
-    return sweep.start(training)
-
-
-async def attach_sweep(parent: AsyncQcogClient, sweep_id: str, *,
-                       concurrency: int | None, poll_time: float) -> Sweep:
-    """The sweep saved under ``sweep_id``, live again: it polls its running trainings, scores
-    the ones that ended, and starts those that were still queued."""
-    body = sweep_store.load(sweep_id)
-    base_url = parent.http_client.base_url
-    if body.get("base_url") != base_url:
-        raise UsageError(f"sweep {sweep_id} ran on {body.get('base_url')}, not on {base_url}; "
-                         "connect a client to that service to reattach it")
-    rows = [SweepRow.from_dict(r) for r in body["rows"]]
-    limit = int(body.get("concurrency") or CONCURRENCY) if concurrency is None else concurrency
-    _check_positive("concurrency", limit, True)
-    sweep = Sweep(parent, sweep_id, rows, list(body["columns"]), str(body["metric"]),
-                  SweepData.from_dict(body["data"]), concurrency=limit,
-                  poll_time=float(poll_time))
-    return sweep.start()
-
-
 def _report(task: asyncio.Task[None]) -> None:
     # Read here so an unawaited sweep's failure is logged, not lost as "never retrieved".
     if not task.cancelled() and task.exception() is not None:
         logger.warning("%s stopped: %s", task.get_name(), task.exception())
-
-
-def _check_positive(name: str, value: Any, integer: bool) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        raise ValidationError(name, value, "must be a positive number",
-                              f"e.g. {name}={CONCURRENCY if name == 'concurrency' else 1.0}")
