@@ -214,6 +214,7 @@ async def test_the_quota_of_active_trainings_is_waited_out(start_sim: StartSim,
         board = await sweep.wait()
     assert list(board["status"]) == ["completed"] * 3, board
     assert count_rows(server, "models") == 4
+    assert count_rows(server, "training_parameters") == 4  # stored once, however many tries
 
 
 def test_reattach_by_id_in_a_new_loop(server: SimServer, iris: pd.DataFrame,

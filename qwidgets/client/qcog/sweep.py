@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from qwidgets.client import activity
 from qwidgets.client.errors import ApiError, ServiceUnavailableError, UsageError, ValidationError
 from qwidgets.client.qcog import sweep_store
 from qwidgets.client.qcog.status import WAITING_STATUSES
@@ -276,8 +277,7 @@ class Sweep:
                 self._update(row, status="cancelled", reason="cancelled before it started")
                 return None
             try:
-                await client.train(plan_.batch_size, plan_.num_passes, plan_.weights,
-                                   plan_.state)
+                await self._train(client, plan_)
                 break
             except ServiceUnavailableError as exc:
                 if "HTTP 429" not in exc.last_cause:
@@ -296,6 +296,22 @@ class Sweep:
         self._save(now=True)  # a guid lost to a crash would be trained twice on reattach
         await self._follow(row, client)
         return client
+
+    @staticmethod
+    async def _train(client: AsyncQcogClient, plan_: Plan) -> None:
+        parameters = client.training_parameters_guid
+        if parameters is None:
+            await client.train(plan_.batch_size, plan_.num_passes, plan_.weights, plan_.state)
+            return
+        # Again after a 429: the training parameters were stored by the first try; only the
+        # model is asked for again (one record per configuration, however long the wait).
+        accepted = await client.http_client.post("model/", {
+            "training_parameters_guid": parameters, "dataset_guid": client.dataset_guid,
+            "qcog_version": client.version})
+        if not isinstance(accepted, dict) or not isinstance(accepted.get("guid"), str):
+            raise ApiError(None, f"the service answered without 'guid': {str(accepted)[:200]}")
+        await client.preloaded_model(accepted["guid"])
+        activity.started("training", accepted["guid"], client)
 
     async def _follow(self, row: SweepRow, client: AsyncQcogClient) -> None:
         self._clients[row.index] = client
