@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -22,13 +23,21 @@ import pytest
 
 from qwidgets.sim.engine import parts
 from qwidgets.sim.server import limits
-from qwidgets.sim.server.backend import Key, TrainingTask
+from qwidgets.sim.server.backend import Checkpoint, Key, Stopped, TrainingTask, Update
 from qwidgets.sim.server.limits import Quotas, ServerLimits
 from qwidgets.sim.server.pool_worker import DatasetCache
 from qwidgets.sim.server.process_pool import ProcessPool
 from qwidgets.sim.server.store import namespace
 
-from .server_support import OTHER_TOKEN, Api, linear_frame, quick_params, serving, slow_params
+from .server_support import (
+    OTHER_TOKEN,
+    Api,
+    b64_frame,
+    linear_frame,
+    quick_params,
+    serving,
+    slow_params,
+)
 
 ROOMY = ServerLimits(quotas=Quotas(max_active_trainings=20))
 
@@ -75,11 +84,11 @@ def _gone(pid: int) -> bool:
 async def test_trainings_run_in_lower_priority_worker_processes(tmp_path: Path) -> None:
     pool = ProcessPool(2)
     async with serving(tmp_path / "s", training_backend=pool) as api:
-        workers = pool.worker_pids()
-        assert len(workers) == 2
         guid = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
         await api.wait(guid, until=("processing",))
         pid = await _running_pid(pool, (_ns(api), guid))
+        workers = pool.worker_pids()
+        assert len(workers) == 2
         assert pid != os.getpid()
         assert pid in workers
         worker = psutil.Process(pid)
@@ -91,6 +100,79 @@ async def test_trainings_run_in_lower_priority_worker_processes(tmp_path: Path) 
         await api.call("POST", f"model/{guid}/cancel/")
         await api.wait(guid, until=("cancelled",))
     assert all(_gone(p) for p in workers), "a worker outlived its server"
+
+
+async def test_a_server_that_never_trains_starts_no_worker(tmp_path: Path) -> None:
+    before = set(psutil.Process().children(recursive=True))
+    async with serving(tmp_path / "s", training_workers=2) as api:  # the default backend
+        await api.dataset(linear_frame())
+        await api.training_parameters(quick_params())
+        assert (await api.call("GET", "status/"))[0] == 200
+        started = set(psutil.Process().children(recursive=True)) - before
+        assert started == set(), f"worker processes before any training: {started}"
+
+
+async def test_the_first_training_starts_every_worker_and_completes(tmp_path: Path) -> None:
+    pool = ProcessPool(2)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        assert (pool.slots, pool.worker_pids()) == (2, [])
+        guid = (await api.start_training(linear_frame(), quick_params()))["guid"]
+        assert (await api.wait(guid))["status"] == "completed"
+        workers = pool.worker_pids()
+        assert len(workers) == 2
+        assert set(workers) <= {c.pid for c in psutil.Process().children()}
+    assert all(_gone(p) for p in workers)
+
+
+async def test_shutdown_during_the_workers_start_leaves_nothing(tmp_path: Path) -> None:
+    before = set(psutil.Process().children(recursive=True))
+    pool = ProcessPool(2)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        guid = (await api.start_training(linear_frame(2000), slow_params(1000)))["guid"]
+        deadline = time.monotonic() + 60
+        while not pool.worker_pids():  # still importing numpy: leave now
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.005)
+    started = set(psutil.Process().children(recursive=True)) - before
+    assert started == set(), f"left behind: {started}"
+    async with serving(tmp_path / "s", training_backend=ProcessPool(1)) as api:
+        # interrupted before it began: resumed by the next server
+        assert (await api.wait(guid, until=("processing",)))["status"] == "processing"
+        await api.call("POST", f"model/{guid}/cancel/")
+        await api.wait(guid, until=("cancelled",))
+
+
+def test_a_shutdown_racing_the_first_run_leaves_no_worker() -> None:
+    """Straight on the pool: ``run`` on the scheduler's thread while the server stops."""
+    frame = linear_frame()
+    task = TrainingTask(("ns", "m"), "pauli", quick_params(), "d", (frame.to_csv(), [0]))
+    before = set(psutil.Process().children(recursive=True))
+    for pause in (0.0, 0.001, 0.01, 0.05):
+        pool = ProcessPool(2)
+        ends: list[object] = []
+        pool.start(ends.append)
+        runner = threading.Thread(target=_run_or_refused, args=(pool, task, ends))
+        runner.start()
+        time.sleep(pause)
+        pool.shutdown()
+        runner.join(30)
+        assert pool.worker_pids() == []
+        left = set(psutil.Process().children(recursive=True)) - before
+        assert left == set(), f"left behind after a shutdown {pause} s into the start: {left}"
+        # refused, or begun and then stopped by the shutdown: never lost, never silent
+        [end] = [m for m in ends if not isinstance(m, Update | Checkpoint)]
+        assert isinstance(end, _Refused | Stopped), end
+
+
+def _run_or_refused(pool: ProcessPool, task: TrainingTask, ends: list[object]) -> None:
+    try:
+        pool.run(task)
+    except RuntimeError:
+        ends.append(_Refused())
+
+
+class _Refused:
+    pass
 
 
 async def test_cancel_reaches_the_worker_which_then_takes_the_next_training(
@@ -247,21 +329,38 @@ async def test_shutdown_leaves_the_training_resumable_and_no_worker(tmp_path: Pa
 
 
 SERVER_SCRIPT = """
-import json, sys, time
+import json, sys, time, urllib.request
 from qwidgets.sim import start
 server = start(data_dir=sys.argv[1], training_workers=2)
-print(json.dumps({"ready": True}), flush=True)
+def post(path, body):
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/{path}/", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)["guid"]
+dataset, parameters = json.loads(open(sys.argv[2]).read())
+post("model", {"training_parameters_guid": post("training_parameters", parameters),
+               "dataset_guid": post("dataset", dataset), "qcog_version": "0.0.123"})
+print(json.dumps({"training": True}), flush=True)
 time.sleep(600)
 """
 
 
 def test_workers_exit_when_their_server_is_killed(tmp_path: Path) -> None:
-    server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(tmp_path / "s")],
-                              stdout=subprocess.PIPE, text=True)
+    dataset = {"format": "dataframe", "source": "client", "project_guid": None,
+               "data": b64_frame(linear_frame(2000))}
+    parameters = {"model": "pauli", "parameters": slow_params(1000)}
+    bodies = tmp_path / "bodies.json"
+    bodies.write_text(json.dumps([dataset, parameters]))
+    server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(tmp_path / "s"),
+                               str(bodies)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
-        assert json.loads(server.stdout.readline()) == {"ready": True}
-        workers = psutil.Process(server.pid).children()
+        assert json.loads(server.stdout.readline()) == {"training": True}
+        deadline = time.monotonic() + 60  # the training starts them, on the server's thread
+        while len(workers := psutil.Process(server.pid).children()) < 2:
+            assert time.monotonic() < deadline, f"workers: {workers}"
+            time.sleep(0.01)
         assert len(workers) == 2
     finally:
         server.kill()

@@ -7,7 +7,9 @@ otherwise compete with the server's event loop). A listening thread reads the co
 time with ``backend.run_task`` and sends the task's messages on the other pipe. The listening
 thread is what makes ``stop`` reach a training between two chunks, and what ends the process as
 soon as the server's end of the pipe closes (the server exited or was killed): a worker never
-outlives its server.
+outlives its server. It listens from before the imports: the pool starts its workers with the
+first training, and a server that stops (or dies) right after that ends them at once, not a
+few seconds of imports later.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class Worker:
                             self.stop.set()
                 elif kind == "exit":
                     with self.lock:
+                        if self.current is None:
+                            # nothing to stop or report (the main thread may still be
+                            # importing): a task not yet begun ends as stopped by the
+                            # pool's own account
+                            os._exit(0)
                         self.closing = True
                         self.stop.set()
                     self.tasks.put(None)
@@ -134,12 +141,12 @@ def main(argv: list[str]) -> None:
     cmd_fd, msg_fd, niceness, threads = (int(a) for a in argv)
     if niceness:
         os.nice(niceness)
-    from qwidgets.sim.engine import parts  # numpy: after the nice
-
-    parts.set_threads(threads)
     worker = Worker(Connection(msg_fd, readable=False))
     threading.Thread(target=worker.listen, args=(Connection(cmd_fd, writable=False),),
                      name="qwidgets-pool-commands", daemon=True).start()
+    from qwidgets.sim.engine import parts  # numpy: after the nice
+
+    parts.set_threads(threads)
     worker.serve()
 
 

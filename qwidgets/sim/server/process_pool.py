@@ -7,8 +7,11 @@ one. Workers are plain ``python -m qwidgets.sim.server.pool_worker`` children ta
 pipes: no ``fork`` of a process that has threads (a Jupyter kernel), no forkserver or resource
 tracker left running, and a worker sees its server die as the end of its command pipe.
 
-Each worker keeps the last few datasets it was sent (``pool_worker.DatasetCache``, mirrored
-here), so a sweep of many trainings on one dataset sends it once per worker.
+The workers start with the first training, not with the server: a server that only answers
+status polls, Braket devices or federated routes (or a test suite that starts hundreds of
+servers) never pays their imports. Each keeps the last few datasets it was sent
+(``pool_worker.DatasetCache``, mirrored here), so a sweep of many trainings on one dataset
+sends it once per worker.
 """
 
 from __future__ import annotations
@@ -108,7 +111,8 @@ class WorkerProcess:
 class ProcessPool:
     """A ``Backend`` of ``workers`` processes (default: the machine's cores), each training
     one task at a time at ``niceness`` on ``threads`` row threads (default: its share of the
-    cores). A worker that dies is replaced at once and its task delivered as ``Lost``."""
+    cores). The workers start on the first ``run``; from then on a worker that dies is
+    replaced at once and its task delivered as ``Lost``."""
 
     def __init__(self, workers: int | None = None, *, niceness: int = 10,
                  threads: int | None = None) -> None:
@@ -131,7 +135,8 @@ class ProcessPool:
         return self.size
 
     def worker_pids(self) -> list[int]:
-        """The pids of the live workers (one per slot once replacements have started)."""
+        """The pids of the live workers: none before the first training, then one per slot
+        (once replacements have started)."""
         with self._lock:
             return [w.pid for w in self._workers]
 
@@ -145,13 +150,18 @@ class ProcessPool:
             if self._deliver is not None:
                 raise RuntimeError("the process pool is already started")
             self._deliver = deliver
-            self._workers = [self._spawn() for _ in range(self.size)]
 
     def run(self, task: TrainingTask) -> None:
         dataset = data_key(task)
         with self._lock:
             if self._closing:
                 raise RuntimeError("the process pool is shutting down")
+            if self._deliver is None:
+                raise RuntimeError("start the process pool before running tasks")
+            # Under the lock, so a shutdown sees either no worker or all of them. A start
+            # costs a fork and exec (milliseconds); the imports happen in the child while
+            # the task waits on its writer thread, so the scheduler never waits for them.
+            self._fill()
             idle = [w for w in self._workers if w.task is None]
             if not idle:
                 raise RuntimeError(f"all {self.size} workers are busy: the scheduler runs "
@@ -204,6 +214,19 @@ class ProcessPool:
                 w.reader.join(5.0)
 
     # ------------------------------------------------------------ workers
+
+    def _fill(self) -> None:
+        """Start the missing workers: all of them on the first run; later, one whose
+        replacement could not be started."""
+        while len(self._workers) < self.size:
+            try:
+                self._workers.append(self._spawn())
+            except OSError:
+                if not any(w.task is None for w in self._workers):
+                    raise
+                log.exception("cannot start a training worker; %d of %d running",
+                              len(self._workers), self.size)
+                return
 
     def _spawn(self) -> WorkerProcess:
         worker = WorkerProcess(self.niceness, self.threads)
