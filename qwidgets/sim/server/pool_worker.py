@@ -15,6 +15,7 @@ few seconds of imports later.
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import signal
 import sys
@@ -67,7 +68,9 @@ class Worker:
         self.out = out
         self.cache = DatasetCache()
         self.data: dict[DataKey, Csv] = {}
-        self.tasks: queue.SimpleQueue[TrainingTask | None] = queue.SimpleQueue()
+        # pickled: unpickling a task imports the engine, which the listening thread must not
+        # wait for (the main thread may be importing it)
+        self.tasks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.current: Key | None = None
         self.stop = threading.Event()
@@ -110,7 +113,8 @@ class Worker:
     def serve(self) -> None:
         from qwidgets.sim.server.backend import Failed, run_task
 
-        while (task := self.tasks.get()) is not None:
+        while (pickled := self.tasks.get()) is not None:
+            task: TrainingTask = pickle.loads(pickled)
             with self.lock:
                 self.current = task.key
                 self.stop.clear()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import queue
 import signal
 import site
@@ -176,7 +177,8 @@ class ProcessPool:
                 worker.cache.use(dataset)
         if fresh:
             worker.send("data", dataset, task.csv)
-        worker.send("run", task.without_data())
+        # pickled here: the worker's listening thread must not import the engine to read it
+        worker.send("run", pickle.dumps(task.without_data()))
 
     def stop(self, key: Key) -> None:
         with self._lock:
