@@ -227,6 +227,7 @@ def sweep(repeat: int) -> tuple[dict[str, float], dict[str, Any]]:
             "iterative_unconverged_rows_per_pass": iterative.unconverged,
             # whole trainings in CPU seconds: what the load of other processes does not enter
             "cpu_s": {"NP_EIGH": round(exact.cpu, 3), "iterative": round(iterative.cpu, 3)},
+            "training_cpu_iterative_over_np_eigh": round(iterative.cpu / exact.cpu, 3),
         }
     # the same rows and passes at dim 16 and 64, whole trainings
     rows = SWEEP[64][1]
