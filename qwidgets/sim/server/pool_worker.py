@@ -100,7 +100,7 @@ class Worker:
                             # nothing to stop or report (the main thread may still be
                             # importing): a task not yet begun ends as stopped by the
                             # pool's own account
-                            os._exit(0)
+                            os.kill(os.getpid(), signal.SIGKILL)
                         self.closing = True
                         self.stop.set()
                     self.tasks.put(None)
