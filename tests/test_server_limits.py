@@ -250,6 +250,33 @@ def test_unfinished_trainings_are_limited_per_token(start_sim: StartSim) -> None
     count("qcog", 2)
 
 
+def test_concurrent_trainings_cannot_slip_past_the_quota(start_sim: StartSim) -> None:
+    """Eight POST model/ at once with a quota of one: the check and the insert are one step
+    on the server's loop, so exactly one is accepted (a check done before the route's await
+    on the dataset let several through)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start_sim(token=TOKEN, limits=ServerLimits(quotas=Quotas(
+        max_active_trainings=1, max_models=20)))
+    wire = Wire(server.url, TOKEN)
+    _, dataset = _dataset(wire, 40000)  # parsed on each POST: the await the others overtake
+    tp = wire.request("POST", "/api/v1/training_parameters/", dumps(
+        {"model": "pauli", "parameters": slow_params(1000)})).json()["guid"]
+    model = dumps({"training_parameters_guid": tp, "dataset_guid": dataset["guid"]})
+
+    def post(_: int) -> tuple[int, str]:
+        answer = Wire(server.url, TOKEN).request("POST", "/api/v1/model/", model)
+        return answer.status, answer.json().get("guid", "") if answer.status == 200 else ""
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    count("qcog", 10)
+    assert sorted(status for status, _ in answers) == [200] + [429] * 7, answers
+    for _, guid in answers:
+        if guid:
+            wire.request("POST", f"/api/v1/model/{guid}/cancel/", b"{}")
+
+
 # ---------------------------------------------------------------- slow clients
 
 

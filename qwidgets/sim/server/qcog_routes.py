@@ -327,6 +327,9 @@ async def post_model(request: web.Request) -> web.Response:
 
     # refuse now what could only fail later, so the caller gets a 422 instead of a failed model
     await asyncio.to_thread(check_columns)
+    # Again after the await: concurrent POSTs all passed the first check while this one
+    # waited, and nothing awaits between this check and the insert.
+    ctx.store.check_model_quota(ns, ctx.limits.quotas)
     progress = {"pass_index": 0, "batch_index": 0, "num_passes": params["num_passes"],
                 "num_batches": math.ceil(dataset["n_rows"] / params["batch_size"])}
     row = ctx.store.add_model(ns, dataset_guid=ds_guid, training_parameters_guid=tp_guid,
