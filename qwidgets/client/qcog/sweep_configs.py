@@ -14,7 +14,10 @@ Fields (anything else is refused, never ignored):
 - ``state_method``: the state solver, ``"NP_EIGH"`` (default), ``"EIGH"``, ``"EIGS"``,
   ``"LOBPCG_FAST"``, ``"LOBPCB"``, ``"POWER_ITER"``, ``"GRAD"``; its ``state_iterations``,
   ``state_learning_rate``, ``tol``, ``max_eig_iter``, ``learning_rate_axes``,
-  ``normalize_axes``. The same solver finds the states of the held-out rows.
+  ``normalize_axes``. The same solver finds the states of the held-out rows. An iterative
+  solver's ``state_iterations`` defaults to 50 here (an upper bound: it stops at ``tol``).
+  In a grid, each solver and optimizer takes only the fields it has (``state_iterations``
+  goes to LOBPCG_FAST rows, not to NP_EIGH rows), as each model takes only its own.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from qwidgets.errors import ValidationError
-from qwidgets.protocol.params import validate_training_parameters
+from qwidgets.protocol.params import STATE, WEIGHT_OPTIMIZATION, validate_training_parameters
 
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_NUM_PASSES = 5
+# The wire requires an iteration budget for the iterative state solvers; in a sweep it is an
+# upper bound they rarely reach (they stop at their tolerance), and a warning reports rows
+# that reach it. Set state_iterations to change it.
+DEFAULT_STATE_ITERATIONS = 50
 
 MODEL_FIELDS = {"pauli": ("qbits", "pauli_weight"), "ensemble": ("dim", "num_axes")}
 COMMON_MODEL_FIELDS = ("sigma_sq", "seed")
@@ -81,6 +88,11 @@ def expand(configs: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[dic
             config = _for_its_model(dict(zip(keys, values, strict=True)))
             if config not in out:
                 out.append(config)
+        unused = next((k for k in keys if not any(k in c for c in out)), None)
+        if unused is not None:  # never drop what the user asked for without a word
+            raise ValidationError(f"configs.{unused}", configs[unused],
+                                  "applies to none of the grid's models and methods",
+                                  f"leave {unused} out, or add a model or method that takes it")
         return out
     if isinstance(configs, (str, bytes)) or not isinstance(configs, Sequence):
         raise ValidationError("configs", configs, "must be a list of dicts or a grid (a dict "
@@ -98,10 +110,20 @@ def expand(configs: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> list[dic
 
 
 def _for_its_model(config: dict[str, Any]) -> dict[str, Any]:
-    # A grid over both models crosses qbits with dim: each model keeps its own fields only.
+    # A grid over both models crosses qbits with dim, and NP_EIGH with LOBPCG_FAST's
+    # state_iterations: each row keeps the fields of its own model and methods only.
     model = config.get("model", "pauli")
     others = [f for m, fields in MODEL_FIELDS.items() if m != model for f in fields]
-    return {k: v for k, v in config.items() if k not in others or model not in MODEL_FIELDS}
+    kept = {k: v for k, v in config.items() if k not in others or model not in MODEL_FIELDS}
+    for choice, flat in ((STATE, STATE_FIELDS), (WEIGHT_OPTIMIZATION, WEIGHT_FIELDS)):
+        method = kept.get(choice.key, choice.default)
+        options = choice.options.get(method) if isinstance(method, str) else None
+        if options is None:
+            continue  # an unknown method: plan() reports it
+        takes = set(options.field_names())
+        kept = {k: v for k, v in kept.items()
+                if k not in flat or k == choice.key or flat[k] in takes}
+    return kept
 
 
 def varying(configs: Sequence[Mapping[str, Any]],
@@ -135,6 +157,9 @@ def plan(config: Mapping[str, Any], operators: Sequence[str], targets: Sequence[
     payload.update(operators=list(operators), target_operators=list(targets))
     weights = {w: config[f] for f, w in WEIGHT_FIELDS.items() if f in config}
     state = {w: config[f] for f, w in STATE_FIELDS.items() if f in config}
+    method = STATE.options.get(str(state.get("state_method", STATE.default)))
+    if method is not None and "iterations" in method.field_names():
+        state.setdefault("iterations", DEFAULT_STATE_ITERATIONS)
     batch = config.get("batch_size", max(1, min(DEFAULT_BATCH_SIZE, training_rows)))
     passes = config.get("num_passes", DEFAULT_NUM_PASSES)
     try:
@@ -155,7 +180,11 @@ def flat_error(exc: ValidationError) -> ValidationError:
     field = _FLAT.get(exc.field, exc.field)
     if field == exc.field:
         return exc
-    return ValidationError(field, exc.value, exc.allowed, exc.fix)
+    wire = exc.field.rpartition(".")[2]
+    fix = exc.fix or ""
+    for group in ("state_kwargs", "weight_optimization_kwargs", "parameters", "model"):
+        fix = fix.replace(f"{wire!r} to {group}", f"{field!r} to the configuration")
+    return ValidationError(field, exc.value, exc.allowed, fix or None)
 
 
 def model_arguments(plan: Plan) -> dict[str, Any]:

@@ -109,4 +109,8 @@ def leaderboard(rows: Sequence[SweepRow], columns: Sequence[str], metric: str) -
                                       index=pd.Index([r.index for r in order], name="row"))
     for name in [*scores, "train_time_s"]:
         frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    for name in columns:  # qbits stays 2, not 2.0, where ensemble rows leave it empty
+        given = [r.config[name] for r in order if r.config.get(name) is not None]
+        if given and all(isinstance(v, int) and not isinstance(v, bool) for v in given):
+            frame[name] = frame[name].astype("Int64")
     return frame
