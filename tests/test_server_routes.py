@@ -118,8 +118,14 @@ async def test_model_lifecycle_shapes_and_inference(api: Api) -> None:
     assert isinstance(done["training_completion"], int)
     assert np.array(done["loss"]).shape == (4, 3)  # passes x batches
     assert done["failure_reason"] is None
-    assert done["progress"] == {"pass_index": 3, "batch_index": 2, "num_passes": 4,
-                                "num_batches": 3}
+    progress = done["progress"]
+    assert {k: progress[k] for k in ("pass_index", "batch_index", "num_passes",
+                                     "num_batches")} == {"pass_index": 3, "batch_index": 2,
+                                                         "num_passes": 4, "num_batches": 3}
+    # an exact solver: every row of the last batch solved, none left unconverged, no warning
+    assert progress["unconverged_rows"] == 0
+    assert progress["state_warning"] == ""
+    assert progress["solved_rows"] > 0
 
     status, body = await api.call("POST", f"model/{created['guid']}/inference/", json={
         "data": b64_frame(df[["x", "y"]]), "parameters": {"state_method": "NP_EIGH"}})

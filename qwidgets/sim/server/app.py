@@ -50,7 +50,7 @@ def make_app(
     a previous server left ``pending``/``processing`` are resumed from their checkpoints.
     ``run_job_code``: hybrid jobs may run uploaded sources (each in a sandboxed process).
     ``training_backend``: where trainings run; None: a pool of ``training_workers`` worker
-    processes (default: one per core), started with the app and stopped with it.
+    processes (default: one per core), started by the first training, stopped with the app.
     """
     tokens = {token} if isinstance(token, str) else set(token)
     if not tokens or not all(isinstance(t, str) and t.strip() == t and t for t in tokens):
