@@ -35,11 +35,11 @@ from qwidgets.client import AsyncQcogClient
 from qwidgets.sim import SimServer, start
 from qwidgets.sim.server.limits import Quotas, ServerLimits
 
-ROUNDS = 3
+ROUNDS = 6
 ROWS = 400
 SLOTS = 2
 CONFIGS: dict[str, list[Any]] = {"qbits": [2], "pauli_weight": [1, 2], "seed": list(range(8)),
-                                 "batch_size": [100], "num_passes": [4]}
+                                 "batch_size": [50], "num_passes": [8]}
 SWEEP_SIZE = 16
 # every training of the sweep submitted at once, so the servers' schedulers keep both slots busy
 LIMITS = ServerLimits(quotas=Quotas(max_active_trainings=SWEEP_SIZE))

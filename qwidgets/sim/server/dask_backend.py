@@ -9,8 +9,9 @@ are the cluster's worker threads, wherever the cluster runs.
   run, so a message from a run the server already wrote off is dropped.
 - Cancel sets a ``distributed.Event`` per run that a thread on the worker polls
   (``dask_worker``, which holds everything that runs on a worker).
-- A worker that dies: its future errs (or the scheduler reruns the task elsewhere, which the
-  rerun notices from the run's ``started`` event), and the training gets ``Lost``.
+- A worker that dies: its future errs, or the scheduler reruns the task elsewhere, which
+  shows as a second worker process sending the run's messages; the training gets ``Lost``
+  and the rerun is stopped (the server retries from its own latest checkpoint).
 
 ``distributed`` is imported lazily: without it, ``DaskBackend`` raises
 ``DaskUnavailableError`` with the command that installs it.
@@ -40,7 +41,7 @@ from qwidgets.sim.server.backend import (
     Stopped,
     TrainingTask,
 )
-from qwidgets.sim.server.dask_worker import event_name, work
+from qwidgets.sim.server.dask_worker import event_name, packed, work
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -51,7 +52,7 @@ INSTALL_HINT = 'pip install "qwidgets[dask]"'
 SLOTS_REFRESH = 1.0  # seconds between reads of the cluster's worker threads
 TERMINAL = (Finished, Failed, Stopped, Lost)
 HALT = ""  # the run id of the marker that ends the drain thread
-PRIORITY = {"submit": 0, "stop": 0, "done": 1, "forget": 1, "end": 2}
+PRIORITY = {"submit": 0, "stop": 0, "stop-rerun": 0, "done": 1, "forget": 1, "end": 2}
 DatasetId = tuple[str, str]  # (namespace, dataset guid)
 
 
@@ -80,6 +81,7 @@ class Run:
     run_id: str
     future: Future | None = None  # until it ends: a result still wanted is recomputed
     submitted: bool = False
+    process: str = ""  # the worker process its messages come from
     stop_requested: bool = False
     ended: bool = False
     holds_data: bool = False
@@ -139,7 +141,6 @@ class DaskBackend:
         self._order = itertools.count()
         self._halt = threading.Event()
         self._closed = False
-        self._submitted: list[str] = []  # run ids, whose "started" events shutdown clears
         self._threads: list[threading.Thread] = []
         self._slots = 1
         self._slots_read = 0.0
@@ -205,12 +206,9 @@ class DaskBackend:
             self._command("end", None)
             control.join(timeout)
             with contextlib.suppress(Exception):  # the scheduler may already be gone
-                self._queue.put(pickle.dumps((HALT, None)))
+                self._queue.put(packed(HALT, [], process=""))
             drain.join(timeout)
         with contextlib.suppress(Exception):  # the scheduler may already be gone
-            for run_id in self._submitted:
-                self._distributed.Event(event_name(self.name, run_id, "started"),
-                                        client=self.client).clear()
             self._queue.close()
         with self._lock:
             self._data.clear()
@@ -241,7 +239,7 @@ class DaskBackend:
                     continue
                 if what == "submit":
                     self._submit(run)
-                elif what == "stop" and not run.ended:
+                elif (what == "stop" and not run.ended) or what == "stop-rerun":
                     self._event(run, "stop").set()
                 elif what == "done":
                     future, run.future = run.future, None  # else a lost result is rerun
@@ -249,10 +247,8 @@ class DaskBackend:
                         # behind the run's own messages in the queue: the drain thread sees
                         # its terminal message first, if the worker sent one
                         lost = Lost(run.task.key, lost_reason(future))
-                        self._queue.put(pickle.dumps((run.run_id, lost)))
+                        self._queue.put(packed(run.run_id, [lost], process=""))
                 elif what == "forget" and run.stop_requested:
-                    # "started" stays set until shutdown: a rerun of an ended run (its
-                    # worker died holding the result) then only reports a loss, dropped here
                     self._event(run, "stop").clear()
             except Exception as exc:
                 log.warning("Dask backend: %s failed: %s: %s", what, type(exc).__name__, exc)
@@ -272,7 +268,6 @@ class DaskBackend:
             key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0)
         run.future = future
         run.submitted = True
-        self._submitted.append(run.run_id)
         future.add_done_callback(lambda _f: self._command("done", run))
 
     def _dataset(self, task: TrainingTask) -> Future:
@@ -315,7 +310,7 @@ class DaskBackend:
         failing = False
         while True:
             try:
-                run_id, message = pickle.loads(self._queue.get())
+                run_id, process, messages = pickle.loads(self._queue.get())
                 failing = False
             except Exception as exc:
                 if self._halt.is_set():
@@ -327,13 +322,21 @@ class DaskBackend:
                 continue
             if run_id == HALT:
                 return
-            self._accept(run_id, message)
+            for message in messages:
+                self._accept(run_id, process, message)
 
-    def _accept(self, run_id: str, message: Message) -> None:
+    def _accept(self, run_id: str, process: str, message: Message) -> None:
         with self._lock:
             run = self._by_id.get(run_id)
         if run is None or run.ended:
             return  # from a run already written off
+        if process and process != run.process:
+            if run.process:  # a second process: the scheduler reran it, its worker died
+                run.stop_requested = False  # so that nothing clears the rerun's stop event
+                self._end(run, Lost(run.task.key, "the Dask worker running it died"))
+                self._command("stop-rerun", run)
+                return
+            run.process = process
         if isinstance(message, TERMINAL):
             self._end(run, message)
         else:
