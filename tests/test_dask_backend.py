@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from qwidgets.sim.server.store import namespace  # noqa: E402
 
 from .dask_support import dask_client, dask_cluster  # noqa: E402, F401
 from .server_support import TOKEN, Api, linear_frame, quick_params, serving, slow_params  # noqa: E402
-from .test_server_embedded import ROOT, train_one  # noqa: E402
+from .test_server_embedded import ROOT, request, train_one  # noqa: E402
 
 
 class Inbox:
@@ -121,9 +122,17 @@ def test_progress_streams_back_while_the_worker_trains(whole: Client) -> None:
     try:
         assert backend.slots == 2
         backend.run(_task("slow", slow_params(3)))
+        deadline = time.monotonic() + 120
+        while (worker := _worker_of(whole, "slow")) is None:
+            assert time.monotonic() < deadline, "the training never ran"
+            time.sleep(0.02)
         finished = inbox.wait_for(Finished, "slow")
     finally:
         backend.shutdown()
+    # its rows ran on its share of the machine's cores, as in the local pool (two worker
+    # threads on this machine)
+    threads, cores = whole.run(row_threads, workers=[worker])[worker]
+    assert threads == max(1, cores // 2)
     arrivals = [(t, m) for t, m in inbox.messages if m.key[1] == "slow"]
     updates = [(t, m) for t, m in arrivals if isinstance(m, Update)]
     # streamed: many updates, the first long before the end; the terminal message comes last
@@ -274,13 +283,28 @@ def test_serve_dask_runs_the_trainings_on_the_cluster(
         assert proc.stdout is not None
         banner = proc.stdout.readline()
         assert f"trainings on the Dask cluster at {dask_cluster}" in banner, banner
-        guid = train_one(f"http://127.0.0.1:{port}", "classroom-token-1")
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60  # the banner comes before the port is bound
+        while True:
+            try:
+                assert request(url + "/api/v1/status/", "classroom-token-1")[0] == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, "the server never answered"
+                time.sleep(0.1)
+        guid = train_one(url, "classroom-token-1")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     history = whole.run_on_scheduler(scheduler_history)
     assert [key for key in history if guid in key]  # it ran there, not in a local pool
+
+
+def row_threads() -> tuple[int, int]:
+    from qwidgets.sim.engine import parts
+
+    return parts.threads(), parts.cores()
 
 
 def scheduler_history(dask_scheduler: Any) -> list[str]:

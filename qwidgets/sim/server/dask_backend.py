@@ -144,17 +144,23 @@ class DaskBackend:
         self._threads: list[threading.Thread] = []
         self._slots = 1
         self._slots_read = 0.0
-        self._refresh_slots()
-        self._queue = distributed.Queue(self.name, client=self.client)
         self._numbers = itertools.count()
+        try:
+            self._refresh_slots()
+            self._queue = distributed.Queue(self.name, client=self.client)
+        except Exception:
+            if self.owns_client:
+                self.client.close()
+            raise
 
     # ------------------------------------------------------------ Backend
 
     @property
     def slots(self) -> int:
-        """The cluster's worker threads (read every ``SLOTS_REFRESH`` s by the drain thread,
-        so this never waits on the network); at least 1, so that trainings queue on the
-        scheduler until a worker joins rather than never leaving the server."""
+        """The cluster's worker threads, at most ``max_slots`` (read every ``SLOTS_REFRESH`` s
+        by the control thread, so this never waits on the network); at least 1, so that
+        trainings queue on the scheduler until a worker joins rather than never leaving the
+        server."""
         return self._slots
 
     def start(self, deliver: Deliver) -> None:
