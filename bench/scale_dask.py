@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,6 +29,7 @@ import pandas as pd
 
 from qwidgets.client import AsyncQcogClient
 from qwidgets.sim import SimServer, start
+from qwidgets.sim.server.dask_local import local_cluster
 from qwidgets.sim.server.limits import Quotas, ServerLimits
 
 ROUNDS = 6
@@ -43,15 +40,6 @@ CONFIGS: dict[str, list[Any]] = {"qbits": [2], "pauli_weight": [1, 2], "seed": l
 SWEEP_SIZE = 16
 # every training of the sweep submitted at once, so the servers' schedulers keep both slots busy
 LIMITS = ServerLimits(quotas=Quotas(max_active_trainings=SWEEP_SIZE))
-CLUSTER_SCRIPT = """
-import logging, sys
-from distributed import LocalCluster
-logging.getLogger("distributed").setLevel(logging.ERROR)
-with LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True, host="127.0.0.1",
-                  dashboard_address=None) as cluster:
-    print(cluster.scheduler_address, flush=True)
-    sys.stdin.read()
-"""
 
 
 def frame() -> pd.DataFrame:
@@ -85,31 +73,11 @@ async def rounds(pool: SimServer, dask: SimServer) -> dict[str, list[float]]:
     return times
 
 
-@contextlib.contextmanager
-def local_cluster() -> Iterator[str]:
-    """A LocalCluster of SLOTS worker processes, run by a process of its own as a classroom's
-    scheduler would be (not sharing this process's interpreter with the two servers)."""
-    process = subprocess.Popen([sys.executable, "-c", CLUSTER_SCRIPT.format(workers=SLOTS)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert process.stdin is not None
-    assert process.stdout is not None
-    try:
-        address = process.stdout.readline().strip()
-        if not address.startswith("tcp://"):
-            raise RuntimeError("the LocalCluster did not start")
-        yield address
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def measure() -> dict[str, float]:
     os.environ.setdefault("QWIDGETS_SWEEP_DIR", tempfile.mkdtemp(prefix="qwidgets-bench-"))
-    with local_cluster() as address, \
+    # the cluster in a process of its own, as a classroom's scheduler would be (not sharing
+    # this process's interpreter with the two servers)
+    with local_cluster(workers=SLOTS) as address, \
             start(training_workers=SLOTS, limits=LIMITS) as pool, \
             start(dask=address, training_workers=SLOTS, limits=LIMITS) as dask:
         times = asyncio.run(rounds(pool, dask))

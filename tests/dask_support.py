@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -32,39 +30,14 @@ def require_distributed() -> None:
                 "this a failure)", allow_module_level=True)
 
 
-# The cluster lives in a process of its own, like a classroom's cluster that the server reaches
-# by address; its workers are that process's children, and so is the resource tracker that
-# multiprocessing starts with them, which would otherwise outlive the cluster in pytest's own
-# process until pytest exits.
-CLUSTER_SCRIPT = """
-import logging, sys
-from distributed import LocalCluster
-logging.getLogger("distributed").setLevel(logging.ERROR)
-with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                  dashboard_address=None) as cluster:
-    print(cluster.scheduler_address, flush=True)
-    sys.stdin.read()  # until the test closes it
-"""
-
-
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[str]:
-    """The scheduler address of a fresh two-process LocalCluster, closed at the end."""
-    process = subprocess.Popen([sys.executable, "-c", CLUSTER_SCRIPT], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    assert process.stdin is not None
-    assert process.stdout is not None
-    try:
-        address = process.stdout.readline().strip()
-        assert address.startswith("tcp://"), "the LocalCluster did not start"
+    """The scheduler address of a fresh two-process LocalCluster (in a process of its own,
+    as a classroom's is), closed at the end."""
+    from qwidgets.sim.server.dask_local import local_cluster
+
+    with local_cluster(workers=2, threads=1) as address:
         yield address
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

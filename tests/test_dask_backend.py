@@ -42,8 +42,9 @@ from qwidgets.sim.server.dask_worker import latest  # noqa: E402
 from qwidgets.sim.server.store import namespace  # noqa: E402
 
 from .dask_support import dask_client, dask_cluster  # noqa: E402, F401
-from .server_support import TOKEN, Api, linear_frame, quick_params, serving, slow_params  # noqa: E402
+from .server_support import TOKEN, linear_frame, quick_params, serving, slow_params  # noqa: E402
 from .test_server_embedded import ROOT, request, train_one  # noqa: E402
+from .test_server_workers import until_completion  # noqa: E402
 
 
 class Inbox:
@@ -97,15 +98,6 @@ def _kill(client: Client, worker: str) -> int:
     pid = int(client.run(os.getpid, workers=[worker])[worker])
     os.kill(pid, signal.SIGKILL)
     return pid
-
-
-async def _until_completion(api: Api, guid: str, percent: int) -> dict:
-    deadline = time.monotonic() + 120
-    while (row := await api.model(guid))["training_completion"] < percent:
-        assert row["status"] in ("pending", "processing"), row
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    return row
 
 
 @pytest.fixture
@@ -213,7 +205,7 @@ async def test_a_killed_worker_loses_the_training_which_resumes_elsewhere(
     async with serving(tmp_path / "s", training_backend=backend, max_attempts=3) as api:
         guid = (await api.start_training(linear_frame(2000), slow_params(4)))["guid"]
         worker = await _running_on(whole, guid)
-        row = await _until_completion(api, guid, 30)  # past the first pass: checkpointed
+        row = await until_completion(api, guid, 30)  # past the first pass: checkpointed
         first_pass = row["loss"][0]
         await asyncio.to_thread(_kill, whole, worker)
         done = await api.wait(guid)
