@@ -52,8 +52,7 @@ class TrainingJobs:
         self.backend = backend
         self.progress_interval = progress_interval
         self.max_attempts = max_attempts
-        self.slots = backend.slots
-        self.per_token = min(max_running_per_token or self.slots, self.slots)
+        self.max_running_per_token = max_running_per_token
         self._lock = threading.Lock()
         self._queues: dict[str, deque[Key]] = {}
         self._running: dict[str, set[Key]] = {}  # holding a slot, from dispatch to the end
@@ -64,6 +63,16 @@ class TrainingJobs:
         self._closing = False
         # one thread reads the store and hands tasks over, in order, off the event loop
         self._dispatcher = ThreadPoolExecutor(1, thread_name_prefix="qwidgets-schedule")
+
+    @property
+    def slots(self) -> int:
+        """Read at every dispatch: a Dask cluster's workers may join or leave meanwhile."""
+        return max(1, self.backend.slots)
+
+    @property
+    def per_token(self) -> int:
+        slots = self.slots
+        return min(self.max_running_per_token or slots, slots)
 
     # ------------------------------------------------------------ control
 
@@ -151,10 +160,12 @@ class TrainingJobs:
     def _next(self) -> Key | None:
         """The next training to run, its slot taken; None if no slot or nothing may run."""
         with self._lock:
-            if self._closing or sum(len(k) for k in self._running.values()) >= self.slots:
+            slots = self.slots
+            if self._closing or sum(len(k) for k in self._running.values()) >= slots:
                 return None
+            per_token = min(self.max_running_per_token or slots, slots)
             ready = [ns for ns, q in self._queues.items()
-                     if q and len(self._running.get(ns, ())) < self.per_token]
+                     if q and len(self._running.get(ns, ())) < per_token]
             if not ready:
                 return None
             ns = min(ready, key=lambda n: (len(self._running.get(n, ())),
