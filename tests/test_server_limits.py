@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import select
 import socket
+import time
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -241,10 +242,17 @@ def test_unfinished_trainings_are_limited_per_token(start_sim: StartSim) -> None
     assert "wait for one to finish" in second.json()["fix"]
     guid = first.json()["guid"]
     wire.request("POST", f"/api/v1/model/{guid}/cancel/", b"{}")
-    for _ in range(600):  # until the cancel lands; the bound only ends a broken run
-        if wire.request("GET", f"/api/v1/model/{guid}/").json()["status"] == "cancelled":
-            break
+    # until the cancel lands (a worker may still be starting: the pool starts on the first
+    # training); the deadline only ends a broken run
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        status = wire.request("GET", f"/api/v1/model/{guid}/").json()["status"]
         count("qcog")
+        if status == "cancelled":
+            break
+        time.sleep(0.02)
+    assert status == "cancelled"
     assert wire.request("POST", "/api/v1/model/", dumps(model)).status == 200
     wire.request("POST", f"/api/v1/model/{guid}/cancel/", b"{}")
     count("qcog", 2)
