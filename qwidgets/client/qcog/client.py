@@ -30,7 +30,8 @@ from qwidgets.client.errors import (
 )
 from qwidgets.client.http import FilePart, HttpClient
 from qwidgets.client.qcog import encoding
-from qwidgets.client.qcog.checks import check_numeric_frame, inference_split
+from qwidgets.client.qcog.checks import check_numeric_frame
+from qwidgets.client.qcog.inference_inputs import EncodedInputs, encode_inputs
 from qwidgets.client.qcog.parameters import (
     InferenceParameters,
     StateParameters,
@@ -403,31 +404,33 @@ class AsyncQcogClient:
 
     # ------------------------------------------------------------ inference
 
+    def encode_inference(self, data: pd.DataFrame,
+                         operators_to_forecast: Sequence[str] | None = None) -> EncodedInputs:
+        """``data`` checked, scaled and encoded once for ``inference``: to forecast the same
+        rows with many models of one dataset (a sweep's), without encoding them each time."""
+        to_forecast = validate_inference(
+            {"operators_to_forecast": operators_to_forecast})["operators_to_forecast"]
+        operators = self._model["operators"] if self._model is not None else None
+        return encode_inputs(data, operators, to_forecast, self._scaling)
+
     async def inference(
-        self, data: pd.DataFrame, parameters: InferenceParameters | Mapping[str, Any] | None
+        self, data: pd.DataFrame | EncodedInputs,
+        parameters: InferenceParameters | Mapping[str, Any] | None
     ) -> pd.DataFrame:
-        """Forecast the operators the data lacks (or ``operators_to_forecast``)."""
+        """Forecast the operators the data lacks (or ``operators_to_forecast``). ``data``: a
+        frame, or what ``encode_inference`` made of one for a model like this one."""
         checked = validate_inference(as_wire(parameters, "parameters"))
         guid = self._model_guid_or_raise()
         to_forecast = checked["operators_to_forecast"]
-        if self._model is not None:
-            data, targets = inference_split(data, self._model["operators"], to_forecast)
+        operators = self._model["operators"] if self._model is not None else None
+        if isinstance(data, EncodedInputs):
+            inputs = data
+            inputs.check_fits(operators, to_forecast, self._scaling)
         else:
-            check_numeric_frame(data)
-            targets = None
-        if self._scaling is not None:
-            data = self._scaling.apply(data)
+            inputs = encode_inputs(data, operators, to_forecast, self._scaling)
         answer = _object(await self._http.post(f"model/{guid}/inference/", {
-            "data": encoding.encode_b64(data), "parameters": checked["state_parameters"]}),
-            "response")
-        try:
-            frame = encoding.decode_b64(answer["response"]["data"])
-        except (KeyError, TypeError):
-            raise ApiError(None, f"unexpected inference answer: {str(answer)[:200]}") from None
-        if to_forecast is not None and targets is not None:
-            frame = frame[[c for c in frame.columns if str(c) in targets]]
-        if self._scaling is not None:
-            frame = self._scaling.invert(frame)
+            "data": inputs.payload, "parameters": checked["state_parameters"]}), "response")
+        frame = inputs.forecast(answer, to_forecast, self._scaling)
         # Lets `%qw_grid on` show inference results, and only those, as an InferenceGrid.
         frame.attrs["qwidgets"] = {"kind": "inference", "model_guid": guid}
         return frame

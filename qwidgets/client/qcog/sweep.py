@@ -28,6 +28,7 @@ import pandas as pd
 from qwidgets.client import activity
 from qwidgets.client.errors import ApiError, ServiceUnavailableError, UsageError, ValidationError
 from qwidgets.client.qcog import sweep_store
+from qwidgets.client.qcog.inference_inputs import EncodedInputs
 from qwidgets.client.qcog.status import WAITING_STATUSES
 from qwidgets.client.qcog.sweep_configs import Plan, model_arguments, plan
 from qwidgets.client.qcog.sweep_data import SweepData, scores
@@ -82,6 +83,7 @@ class Sweep:
         self._task: asyncio.Task[None] | None = None
         self._training_frame: pd.DataFrame | None = None
         self._with_data: AsyncQcogClient | None = None
+        self._inputs: EncodedInputs | None = None  # the held-out rows, encoded once
         self._save_later: asyncio.TimerHandle | None = None
         self._finished = False
 
@@ -375,7 +377,10 @@ class Sweep:
 
     async def _score(self, row: SweepRow, client: AsyncQcogClient) -> None:
         shared = self._shared
-        forecast = await client.inference(shared.inputs, {
+        inputs = self._inputs
+        if inputs is None or inputs.scaling != client.scaling:
+            inputs = self._inputs = client.encode_inference(shared.inputs, shared.targets)
+        forecast = await client.inference(inputs, {
             "operators_to_forecast": shared.targets,
             "state_parameters": self._plans[row.index].state})
         found = scores(shared, forecast, self.metric_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -42,10 +43,15 @@ class SweepData:
         return {"operators": self.operators, "targets": self.targets, "classes": self.classes,
                 "holdout": self.holdout, "seed": self.seed, "standardize": self.standardize,
                 "training_rows": self.training_rows, "dataset_guid": self.dataset_guid,
-                "scaling": self.scaling,
-                "held_out": {"columns": list(self.held_out.columns),
-                             "index": [int(i) for i in self.held_out.index],
-                             "data": self.held_out.to_numpy(dtype=np.float64).tolist()}}
+                "scaling": self.scaling, "held_out": self.held_out_dict}
+
+    @cached_property
+    def held_out_dict(self) -> dict[str, Any]:
+        """The held-out rows as JSON; once, as they never change (the sweep's file is
+        rewritten as its rows progress)."""
+        return {"columns": list(self.held_out.columns),
+                "index": [int(i) for i in self.held_out.index],
+                "data": self.held_out.to_numpy(dtype=np.float64).tolist()}
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> SweepData:

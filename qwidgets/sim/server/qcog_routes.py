@@ -15,10 +15,9 @@ import hashlib
 import math
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-import pandas as pd
 from aiohttp import BodyPartReader, http_exceptions, web
 
 from qwidgets.errors import DataValidationError, ValidationError
@@ -40,6 +39,7 @@ from qwidgets.sim import engine
 from qwidgets.sim.engine import TrainedModel
 from qwidgets.sim.server.limits import ServerLimits
 from qwidgets.sim.server.middleware import NS, REPLAY, ApiError, Replay, json_response
+from qwidgets.sim.server.recent import Recent
 from qwidgets.sim.server.store import Store
 from qwidgets.sim.server.trainings import TrainingJobs
 from qwidgets.version import __version__
@@ -61,6 +61,7 @@ class Context:
     store: Store
     jobs: TrainingJobs
     limits: ServerLimits
+    recent: Recent = field(default_factory=Recent)
 
 
 CONTEXT = web.AppKey("qwidgets_context", Context)
@@ -315,18 +316,23 @@ async def post_model(request: web.Request) -> web.Response:
                           rows=int(dataset["n_rows"]), field="dataset_guid")
     ctx.store.check_model_quota(ns, ctx.limits.quotas)
 
+    operators = params["model"]["operators"]
+    fit = (ns, ds_guid, tuple(map(str, operators)))
+
     def check_columns() -> None:
         stored = ctx.store.dataset_csv(ns, ds_guid)
         assert stored is not None
         try:
-            training_matrix(CsvPayload(*stored).frame(), params["model"]["operators"])
+            training_matrix(CsvPayload(*stored).frame(), operators)
         except DataValidationError as exc:
             raise ValidationError("dataset_guid", exc.columns,
                                   f"the dataset does not fit training parameters {tp_guid}: "
                                   f"{exc.allowed}", exc.fix) from exc
+        ctx.recent.remember_fit(fit)
 
     # refuse now what could only fail later, so the caller gets a 422 instead of a failed model
-    await asyncio.to_thread(check_columns)
+    if not ctx.recent.fits(fit):
+        await asyncio.to_thread(check_columns)
     # Again after the await: concurrent POSTs all passed the first check while this one
     # waited, and nothing awaits between this check and the insert.
     ctx.store.check_model_quota(ns, ctx.limits.quotas)
@@ -380,9 +386,11 @@ async def inference(request: web.Request) -> web.Response:
     if blob is None:
         raise ApiError(409, f"model {row['guid']} has no stored weights", field="guid")
 
+    payload = body.pop("data")
+
     def work() -> str:
-        frame: pd.DataFrame = decode_b64(body.pop("data"), "data",
-                                         ctx.limits.datasets).frame("data")
+        frame = ctx.recent.frame(payload, lambda: decode_b64(
+            payload, "data", ctx.limits.datasets).frame("data"))
         forecast = engine.infer(TrainedModel.from_bytes(blob), frame, parameters)
         return encode_frame(forecast)
 
