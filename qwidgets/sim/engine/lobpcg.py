@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from qwidgets.sim.engine import lobpcg_kernel
 from qwidgets.sim.engine.iterative import Batch, Solution, limits
-from qwidgets.sim.engine.rows import Rows, dots, norms
+from qwidgets.sim.engine.rows import LinearRows, Rows, dots, norms
 
 
 def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
@@ -27,9 +28,12 @@ def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
     first improved by a 2x2 Rayleigh-Ritz before any convergence test: the state's last move
     (then the Ritz vector is the extrapolated state, at the best step) or the last pass's search
     direction of a row that had not converged (then LOBPCG resumes instead of restarting)."""
+    limit = limits(rows, tol)
+    if lobpcg_kernel.AVAILABLE and isinstance(rows, LinearRows):
+        return lobpcg_kernel.solve_rows(rows.structure.planes, rows.coef, rows.shift, x0, p0,
+                                        limit, iterations)
     batch, n = x0.shape
     out = Batch(batch, n, directions=True)
-    limit = limits(rows, tol)
     S = np.zeros((batch, 3, 2 * n), dtype=np.complex128)
     spare = np.empty_like(S)
     has_p = np.zeros(batch, dtype=bool)

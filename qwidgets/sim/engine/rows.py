@@ -133,6 +133,10 @@ class LinearStructure:
         n = self.dim
         # stacked[:, j N + i] = M_j[i, :]: psi @ stacked gives (M_j psi)[i] in column j N + i
         self.stacked = np.ascontiguousarray(self.matrices.transpose(2, 0, 1).reshape(n, -1))
+        # the compiled LOBPCG's layout (lobpcg_kernel): real and imaginary parts of each M_j^T,
+        # whose rows are M_j's columns, so that a product is a sum of contiguous rows
+        transposed = self.matrices.transpose(0, 2, 1)
+        self.planes = (np.ascontiguousarray(transposed.real), np.ascontiguousarray(transposed.imag))
         self.traces = np.real(np.einsum("jii->j", self.matrices))
         traceless = self.matrices.copy()
         idx = np.arange(n)
