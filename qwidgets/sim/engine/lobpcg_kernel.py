@@ -19,6 +19,7 @@ import numpy as np
 
 from qwidgets.sim.engine.iterative import Solution
 
+numba: Any
 try:
     import numba
 except ImportError:  # the numpy version runs instead
@@ -29,7 +30,7 @@ AVAILABLE = numba is not None
 
 def _jit(fn: Any) -> Any:
     # cache: the compiled kernel is written beside this file once, so a new process (a pool
-    # worker) loads it in ~0.1 s instead of compiling it for ~8 s
+    # worker) loads it in ~0.5 s instead of compiling it for 8-18 s
     return numba.njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
 
 
