@@ -90,6 +90,9 @@ async def test_a_grid_on_class_labels_ranks_by_accuracy(server: SimServer, iris:
         saved = (sweep_dir / f"{sweep.id}.json").read_text()
         assert server.token not in saved
         assert [r["status"] for r in json.loads(saved)["rows"]] == ["completed"] * 8
+        # rows are kept encoded between writes: the file must still hold every row as it is
+        fresh = json.loads(json.dumps([r.to_dict() for r in sweep.rows]))
+        assert json.loads(saved)["rows"] == fresh
 
 
 async def test_invalid_configurations_are_reported_and_the_others_train(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -84,6 +85,7 @@ class Sweep:
         self._training_frame: pd.DataFrame | None = None
         self._with_data: AsyncQcogClient | None = None
         self._inputs: EncodedInputs | None = None  # the held-out rows, encoded once
+        self._row_text: dict[int, str] = {}  # each row as JSON, until it changes
         self._save_later: asyncio.TimerHandle | None = None
         self._finished = False
 
@@ -293,8 +295,8 @@ class Sweep:
                 wait = min(MAX_QUOTA_WAIT, wait * 2)
         if self._shared.scaling is not None:
             client.scaling = FrameScaling.from_dict(self._shared.scaling)
-        row.started_at = time.time()
-        self._update(row, status="pending", reason="", guid=client.model_guid)
+        self._update(row, status="pending", reason="", guid=client.model_guid,
+                     started_at=time.time())
         self._save(now=True)  # a guid lost to a crash would be trained twice on reattach
         await self._follow(row, client)
         return client
@@ -422,6 +424,8 @@ class Sweep:
             if getattr(row, name) != value:
                 setattr(row, name, value)
                 changed = True
+        if changed:
+            self._row_text.pop(row.index, None)
         if moved or persist:
             self._save()
         if changed:
@@ -447,17 +451,30 @@ class Sweep:
             self._save_later.cancel()
             self._save_later = None
         try:
-            sweep_store.save(self.id, self.state())
+            sweep_store.save_text(self.id, self.state_text())
         except OSError as exc:
             logger.warning("sweep %s could not be saved (%s); it cannot be reattached", self.id,
                            exc)
 
     def state(self) -> dict[str, Any]:
         """What a new kernel needs to reattach (never the token)."""
-        return {"id": self.id, "base_url": self._parent.http_client.base_url,
-                "metric": self.metric_name, "columns": self.columns,
-                "concurrency": self._concurrency, "data": self._shared.to_dict(),
-                "rows": [row.to_dict() for row in self.rows], "saved": time.time()}
+        return json.loads(self.state_text())
+
+    def state_text(self) -> str:
+        """``state()`` as JSON. Only the rows changed since the last call are encoded again:
+        a sweep of many long trainings rewrites its file as they progress, and their loss
+        series made each write slower than the polls it follows."""
+        rows = []
+        for row in self.rows:
+            text = self._row_text.get(row.index)
+            if text is None:
+                text = self._row_text[row.index] = json.dumps(row.to_dict())
+            rows.append(text)
+        head = json.dumps({"id": self.id, "base_url": self._parent.http_client.base_url,
+                           "metric": self.metric_name, "columns": self.columns,
+                           "concurrency": self._concurrency, "data": self._shared.to_dict(),
+                           "saved": time.time()})
+        return f'{head[:-1]}, "rows": [{", ".join(rows)}]}}'
 
 
 def _report(task: asyncio.Task[None]) -> None:

@@ -35,13 +35,18 @@ def check_id(sweep_id: str) -> str:
 
 def save(sweep_id: str, state: dict[str, Any]) -> Path:
     """Write ``state`` as the sweep's file; a crash mid-write leaves the previous file."""
+    return save_text(sweep_id, json.dumps(state))  # dumps encodes in C; dump() in Python
+
+
+def save_text(sweep_id: str, text: str) -> Path:
+    """Write ``text`` (a state as JSON) as the sweep's file, atomically as ``save``."""
     directory = sweep_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{check_id(sweep_id)}.json"
     fd, temp = tempfile.mkstemp(prefix=f".{sweep_id}-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(state))  # dumps encodes in C; dump(state, out) in Python
+            out.write(text)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -50,6 +50,10 @@ log = logging.getLogger("qwidgets.sim.server.dask_backend")
 
 INSTALL_HINT = 'pip install "qwidgets[dask]"'
 SLOTS_REFRESH = 1.0  # seconds between reads of the cluster's worker threads
+# How long the futures of ended runs are kept before they are released (unless a submit comes
+# first): a release sent just before the next submit delays it by the client's and the
+# scheduler's batching intervals (10 + 5 ms), at every slot's turn.
+RELEASE_DELAY = 0.05
 TERMINAL = (Finished, Failed, Stopped, Lost)
 HALT = ""  # the run id of the marker that ends the drain thread
 PRIORITY = {"submit": 0, "stop": 0, "stop-rerun": 0, "done": 1, "forget": 1, "end": 2}
@@ -145,6 +149,8 @@ class DaskBackend:
         self._slots = 1
         self._slots_read = 0.0
         self._numbers = itertools.count()
+        self._spent: list[Future] = []  # ended runs' futures, released after the next submit
+        self._spent_since = 0.0
         try:
             self._refresh_slots()
             self._queue = distributed.Queue(self.name, client=self.client)
@@ -233,22 +239,28 @@ class DaskBackend:
         dataset or reaching a remote scheduler must not hold up the server's event loop."""
         while True:
             try:
-                _, _, what, run = self._commands.get(timeout=SLOTS_REFRESH)
+                _, _, what, run = self._commands.get(
+                    timeout=RELEASE_DELAY if self._spent else SLOTS_REFRESH)
             except queue.Empty:
                 what, run = "tick", None
             if what == "end":
+                self._spent.clear()
                 return
             try:
                 if time.monotonic() - self._slots_read >= SLOTS_REFRESH:
                     self._refresh_slots()
                 if run is None:
-                    continue
-                if what == "submit":
+                    pass
+                elif what == "submit":
                     self._submit(run)
                 elif (what == "stop" and not run.ended) or what == "stop-rerun":
                     self._event(run, "stop").set()
                 elif what == "done":
                     future, run.future = run.future, None  # else a lost result is rerun
+                    if future is not None:
+                        if not self._spent:
+                            self._spent_since = time.monotonic()
+                        self._spent.append(future)
                     if not run.ended:
                         # behind the run's own messages in the queue: the drain thread sees
                         # its terminal message first, if the worker sent one
@@ -261,6 +273,9 @@ class DaskBackend:
                 if run is not None and what != "forget":
                     self._end(run, Lost(run.task.key, f"the Dask cluster could not be reached "
                                                       f"({type(exc).__name__}: {exc})"))
+            if self._spent and (what in ("submit", "tick") or
+                                time.monotonic() - self._spent_since >= RELEASE_DELAY):
+                self._spent.clear()  # after the submit: its message goes out first
 
     def _submit(self, run: Run) -> None:
         if run.stop_requested:  # stopped before it reached the cluster
