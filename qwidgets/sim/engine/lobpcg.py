@@ -8,6 +8,9 @@ and <x|H p> = 0 follow from H x = E x + r. Turning p's phase makes that matrix r
 tridiagonal, whose lowest eigenvector has a closed form. The new x and p, with their products,
 are one small matmul of the Ritz coefficients with the basis: at a 16x16 row the work is numpy
 call overhead, not arithmetic, so a step is a fixed, small number of calls whatever the rows.
+
+Where numba is installed, rows of the shared structure (``rows.LinearRows``) go to the same
+method compiled per row instead (``lobpcg_kernel``): 5-12x less CPU at dim 16, and no GIL held.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ AVAILABLE = numba is not None
 def _jit(fn: Any) -> Any:
     # cache: the compiled kernel is written beside this file once, so a new process (a pool
     # worker) loads it in ~0.5 s instead of compiling it for 8-18 s
-    return numba.njit(cache=True, nogil=True)(fn) if AVAILABLE else fn
+    return numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})(fn) if AVAILABLE else fn
 
 
 def solve_rows(planes: tuple[np.ndarray, np.ndarray], coef: np.ndarray, shift: np.ndarray,
@@ -41,17 +41,15 @@ def solve_rows(planes: tuple[np.ndarray, np.ndarray], coef: np.ndarray, shift: n
     imaginary parts of the M_j transposed (J, N, N) (``rows.LinearStructure.planes``)."""
     batch, n = x0.shape
     energies = np.empty(batch)
-    states = np.empty((batch, 2, n))
-    directions = np.zeros((batch, 2, n))
+    states = np.empty((batch, n), dtype=np.complex128)
+    directions = np.zeros((batch, n), dtype=np.complex128)
     unconverged = np.zeros(batch, dtype=np.bool_)
     steps = np.zeros(batch, dtype=np.int64)
-    start = np.stack([x0.real, x0.imag], axis=1)
-    along = np.zeros_like(start) if p0 is None else np.stack([p0.real, p0.imag], axis=1)
     _rows(planes[0], planes[1], np.ascontiguousarray(coef), np.ascontiguousarray(shift),
-          start, along, p0 is not None, np.ascontiguousarray(limit), iterations,
+          np.ascontiguousarray(x0), x0 if p0 is None else np.ascontiguousarray(p0),
+          p0 is not None, np.ascontiguousarray(limit), iterations,
           energies, states, unconverged, steps, directions)
-    return Solution(energies, states[:, 0] + 1j * states[:, 1], unconverged,
-                    int(steps.max(initial=0)), directions[:, 0] + 1j * directions[:, 1])
+    return Solution(energies, states, unconverged, int(steps.max(initial=0)), directions)
 
 
 # ---------------------------------------------------------------- per-row arithmetic
@@ -117,23 +115,24 @@ def _lowest3(b: float, d: float, e: float, f: float) -> tuple[float, float, floa
     phi = np.arccos(min(max(det / (2 * safe**3), -1.0), 1.0)) / 3
     lam = q + 2 * p * np.cos(phi + 2 * np.pi / 3)
     m0, m1, m2 = -lam, d - lam, f - lam
-    c = np.empty((3, 3))
-    c[0, 0], c[0, 1], c[0, 2] = m1 * m2 - e * e, -b * m2, b * e
-    c[1, 0], c[1, 1], c[1, 2] = b * m2, -m0 * m2, m0 * e
-    c[2, 0], c[2, 1], c[2, 2] = b * e, -m0 * e, m0 * m1 - b * b
-    best, size = 0, -1.0
-    for k in range(3):
-        s = c[k, 0] ** 2 + c[k, 1] ** 2 + c[k, 2] ** 2
-        if s > size:
-            best, size = k, s
-    size = np.sqrt(size)
+    # the null vector as the cross product of two rows of A - lam I, the best conditioned pair
+    # (scalars: an array here would be a heap allocation per step)
+    a0, a1, a2 = m1 * m2 - e * e, -b * m2, b * e
+    b0, b1, b2 = b * m2, -m0 * m2, m0 * e
+    c0, c1, c2 = b * e, -m0 * e, m0 * m1 - b * b
+    sa, sb, sc = a0 * a0 + a1 * a1 + a2 * a2, b0 * b0 + b1 * b1 + b2 * b2, c0 * c0 + c1 * c1 + c2 * c2
+    if sb > sa and sb >= sc:
+        a0, a1, a2, sa = b0, b1, b2, sb
+    elif sc > sa:
+        a0, a1, a2, sa = c0, c1, c2, sc
+    size = np.sqrt(sa)
     if size <= 1e-12 * safe**2:
         A = np.zeros((3, 3))
         A[0, 1] = A[1, 0] = b
         A[1, 1], A[1, 2], A[2, 1], A[2, 2] = d, e, e, f
         vecs = np.linalg.eigh(A)[1]
         return vecs[0, 0], vecs[1, 0], vecs[2, 0]
-    return c[best, 0] / size, c[best, 1] / size, c[best, 2] / size
+    return a0 / size, a1 / size, a2 / size
 
 
 @_jit
@@ -165,7 +164,8 @@ def _rows(Mr: np.ndarray, Mi: np.ndarray, coef: np.ndarray, shift: np.ndarray,
         Hx, Hw, Hp = HV[0], HV[1], HV[2]
         p[:] = 0.0  # a row without a direction combines p with weight 0: never with garbage
         Hp[:] = 0.0
-        x[:] = x0[t]
+        for i in range(n):
+            x[0, i], x[1, i] = x0[t, i].real, x0[t, i].imag
         size = _norm(x)
         for i in range(n):
             x[0, i] /= size
@@ -173,7 +173,7 @@ def _rows(Mr: np.ndarray, Mi: np.ndarray, coef: np.ndarray, shift: np.ndarray,
         _matvec(Hr, Hi, x, Hx)
         has_p = False
         if use_p:
-            has_p = _start_with_direction(Hr, Hi, p0[t], V, HV, new, Hnew)
+            has_p = _start_with_direction(Hr, Hi, p0[t], V, HV)
         step = 0
         while True:
             theta = _dot(x, Hx)[0]
@@ -185,12 +185,12 @@ def _rows(Mr: np.ndarray, Mi: np.ndarray, coef: np.ndarray, shift: np.ndarray,
                 size = _norm(x)
                 energies[t] = theta
                 for i in range(n):
-                    states[t, 0, i] = x[0, i] / size
-                    states[t, 1, i] = x[1, i] / size
+                    states[t, i] = complex(x[0, i] / size, x[1, i] / size)
                 unconverged[t] = res > limit[t]
                 steps[t] = step
                 if unconverged[t] and has_p:
-                    directions[t] = p
+                    for i in range(n):
+                        directions[t, i] = complex(p[0, i], p[1, i])
                 break
             # w: the residual of unit length, orthogonal to x beyond rounding
             for i in range(n):
@@ -249,17 +249,19 @@ def _rows(Mr: np.ndarray, Mi: np.ndarray, coef: np.ndarray, shift: np.ndarray,
 
 @_jit
 def _start_with_direction(Hr: np.ndarray, Hi: np.ndarray, p0: np.ndarray, V: np.ndarray,
-                          HV: np.ndarray, new: np.ndarray, Hnew: np.ndarray) -> bool:
+                          HV: np.ndarray) -> bool:
     """``lobpcg._start_with_direction`` for one row: x (V[0], unit, with H x) becomes the Ritz
     vector of span{x, p0} and p (V[2]) the rest of that plane; False where p0 is no use."""
     x, p = V[0], V[2]
     Hx, Hp = HV[0], HV[2]
     n = x.shape[1]
-    p[:] = p0
-    ore, oim = _dot(x, p0)
+    for i in range(n):
+        p[0, i], p[1, i] = p0[i].real, p0[i].imag
+    given = _norm(p)
+    ore, oim = _dot(x, p)
     _axpy(-ore, -oim, x, p)
     size = _norm(p)
-    if not size > 1e-8 * max(_norm(p0), 1e-300):
+    if not size > 1e-8 * max(given, 1e-300):
         return False
     for i in range(n):
         p[0, i] /= size
