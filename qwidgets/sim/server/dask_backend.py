@@ -181,7 +181,17 @@ class DaskBackend:
         with self._lock:
             self._runs[task.key] = run
             self._by_id[run.run_id] = run
-        self._command("submit", run)
+            data = self._data.get((task.namespace, task.dataset_guid))
+        if data is None or data.status != "finished":
+            self._command("submit", run)  # the control thread scatters the dataset first
+            return
+        # Its dataset is on the cluster: submitted from the caller's thread (the scheduler's,
+        # never the event loop), a thread hop less between a slot freeing and the next
+        # training starting. A dataset lost meanwhile is fetched again by the cluster.
+        try:
+            self._submit(run, data)
+        except Exception as exc:
+            self._unreachable("submit", run, exc)
 
     def stop(self, key: Key) -> None:
         with self._lock:
@@ -269,20 +279,25 @@ class DaskBackend:
                 elif what == "forget" and run.stop_requested:
                     self._event(run, "stop").clear()
             except Exception as exc:
-                log.warning("Dask backend: %s failed: %s: %s", what, type(exc).__name__, exc)
-                if run is not None and what != "forget":
-                    self._end(run, Lost(run.task.key, f"the Dask cluster could not be reached "
-                                                      f"({type(exc).__name__}: {exc})"))
+                self._unreachable(what, run, exc)
             if self._spent and (what in ("submit", "tick") or
                                 time.monotonic() - self._spent_since >= RELEASE_DELAY):
                 self._spent.clear()  # after the submit: its message goes out first
 
-    def _submit(self, run: Run) -> None:
+    def _unreachable(self, what: str, run: Run | None, exc: Exception) -> None:
+        log.warning("Dask backend: %s failed: %s: %s", what, type(exc).__name__, exc)
+        if run is not None and what != "forget":
+            self._end(run, Lost(run.task.key, f"the Dask cluster could not be reached "
+                                              f"({type(exc).__name__}: {exc})"))
+
+    def _submit(self, run: Run, data: Future | None = None) -> None:
+        """``data``: the dataset's future, already on the cluster; None: scatter it if it is
+        not (the control thread only)."""
         if run.stop_requested:  # stopped before it reached the cluster
             self._end(run, Stopped(run.task.key))
             return
         task = run.task
-        data = self._dataset(task)
+        data = self._dataset(task, data)
         run.holds_data = True
         future = self.client.submit(
             work, task.without_data(), data, task.csv[1], self.name, run.run_id,
@@ -291,12 +306,13 @@ class DaskBackend:
         run.submitted = True
         future.add_done_callback(lambda _f: self._command("done", run))
 
-    def _dataset(self, task: TrainingTask) -> Future:
-        """The dataset's future on the cluster, scattered on first use (only this thread
-        scatters, so one dataset is never sent twice)."""
+    def _dataset(self, task: TrainingTask, data: Future | None) -> Future:
+        """The dataset's future on the cluster (``data`` if given), scattered on first use
+        (only the control thread scatters, so one dataset is never sent twice)."""
         ident = (task.namespace, task.dataset_guid)
-        with self._lock:
-            data = self._data.get(ident)
+        if data is None:
+            with self._lock:
+                data = self._data.get(ident)
         if data is None or data.status != "finished":  # new, or lost with its worker
             # the CSV text alone: a scattered tuple would be scattered item by item
             data = self.client.scatter(task.csv[0], hash=False)

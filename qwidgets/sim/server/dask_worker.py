@@ -74,26 +74,30 @@ class Outbox:
         self._thread.join()
 
     def _send_all(self) -> None:
-        from distributed import Queue
-
-        channel = None
         try:
-            channel = Queue(self.server, client=self.client)
             ended = False
             while not ended:
                 batch = self._waiting()
                 ended = None in batch
                 messages = latest([m for m in batch if m is not None])
                 if messages:
-                    channel.put(packed(self.run_id, messages))
+                    self._put(packed(self.run_id, messages))
                     self._closing.wait(self.interval)  # cut short by the end of the run
-        except Exception:  # the scheduler is gone: the server writes the training off
+        except Exception:  # the scheduler (or the server's queue) is gone: the server
+            # writes the training off
             log.warning("cannot send a training's messages to the server", exc_info=True)
             while None not in self._waiting():
                 pass
-        finally:
-            if channel is not None:
-                channel.close()
+
+    def _put(self, payload: bytes) -> None:
+        """Into the queue the server made: the scheduler's ``queue_put``, which
+        ``distributed.Queue.put`` calls, without a ``Queue`` of our own, whose making and
+        release cost a scheduler round trip and a message per training (and which would
+        keep the queue alive after its server released it)."""
+        scheduler = self.client.scheduler
+        if scheduler is None:
+            raise RuntimeError("the worker's client has no scheduler")
+        self.client.sync(scheduler.queue_put, name=self.server, data=payload, timeout=None)
 
     def _waiting(self) -> list[Message | None]:
         """The next message and all that queued up behind it."""
