@@ -187,7 +187,8 @@ class DaskBackend:
             return
         # Its dataset is on the cluster: submitted from the caller's thread (the scheduler's,
         # never the event loop), a thread hop less between a slot freeing and the next
-        # training starting. A dataset lost meanwhile is fetched again by the cluster.
+        # training starting. A dataset lost meanwhile fails the run as Lost; its retry comes
+        # back here and the control thread scatters the dataset again.
         try:
             self._submit(run, data)
         except Exception as exc:
