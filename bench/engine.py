@@ -10,8 +10,9 @@ for dim N in 16, 32, 64: iterative_pass_over_np_eigh_dN (goal <= 0.35) and
 iterative_loss_rel_diff_dN (goal <= 0.01); train_time_d64_over_d16 (goal <= 10).
 
 "iterative" is the iterative solver at its default settings (``ITERATIVE``: LOBPCG_FAST with the
-wire's default tol and the 10 iterations the issue's table used). Pass times are the median of
-the warm passes (the first pass starts cold), each the best over ``--repeat`` runs.
+wire's default tol and the 10 iterations the issue's table used): compiled per row where numba is
+installed (``lobpcg_kernel``; ``--numpy`` measures the numpy version instead). Pass times are the
+median of the warm passes (the first pass starts cold), each the best over ``--repeat`` runs.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import itertools
 
 from qwidgets.protocol.params import validate_training_parameters
-from qwidgets.sim.engine import infer, train
+from qwidgets.sim.engine import infer, lobpcg_kernel, train
 from qwidgets.sim.engine.parts import cores
 from qwidgets.sim.engine.training import Trainer
 
@@ -279,6 +280,7 @@ def run(repeat: int) -> dict[str, Any]:
             "iterative_unconverged_rows_per_pass": iterative.unconverged,
             "rows": ROWS, "operators": OPERATORS, "qbits": QBITS, "pauli_weight": WEIGHT,
             "batch_size": 1000, "cores": cores(), "goals": GOALS,
+            "lobpcg_compiled": lobpcg_kernel.AVAILABLE,
             "sweep": sweep_details,
         },
     }
@@ -290,14 +292,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions; the best time counts")
     parser.add_argument("--sweep", action="store_true",
                         help="only the dim 16/32/64 keys (the Hilbert-dimension sweep)")
+    parser.add_argument("--numpy", action="store_true",
+                        help="LOBPCG_FAST's numpy version even where numba is installed")
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         memory_child()
         return
+    if args.numpy:
+        lobpcg_kernel.AVAILABLE = False
     if args.sweep:
         keys, details = sweep(args.repeat)
-        result: dict[str, Any] = {**keys, "details": {"sweep": details, "goals": GOALS}}
+        result: dict[str, Any] = {**keys, "details": {"sweep": details, "goals": GOALS,
+                                                      "lobpcg_compiled": lobpcg_kernel.AVAILABLE}}
     else:
         result = run(args.repeat)
     if args.json:
