@@ -79,3 +79,19 @@ def test_the_numpy_solver_alone_reaches_the_exact_solvers_loss(
     iterative = train("pauli", params(dim, DEFAULT), df)
     final_exact, final_iterative = np.mean(exact.loss[-1]), np.mean(iterative.loss[-1])
     assert abs(final_iterative - final_exact) <= 0.01 * final_exact
+
+
+@needs_numba
+def test_a_training_solves_its_rows_with_the_compiled_solver(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    solved: list[int] = []
+    compiled = lobpcg_kernel.solve_rows
+
+    def counting(*args: object, **kwargs: object) -> Solution:
+        found = compiled(*args, **kwargs)  # type: ignore[arg-type]
+        solved.append(len(found.energies))
+        return found
+
+    monkeypatch.setattr(lobpcg_kernel, "solve_rows", counting)
+    train("pauli", params(16, DEFAULT, passes=2), frame(400))
+    assert sum(solved) == 2 * 400  # every row of every pass
