@@ -45,9 +45,13 @@ def solve_rows(planes: tuple[np.ndarray, np.ndarray], coef: np.ndarray, shift: n
     directions = np.zeros((batch, n), dtype=np.complex128)
     unconverged = np.zeros(batch, dtype=np.bool_)
     steps = np.zeros(batch, dtype=np.int64)
-    _rows(planes[0], planes[1], np.ascontiguousarray(coef), np.ascontiguousarray(shift),
-          np.ascontiguousarray(x0), x0 if p0 is None else np.ascontiguousarray(p0),
-          p0 is not None, np.ascontiguousarray(limit), iterations,
+    # one dtype per argument: another would compile the kernel again, for seconds
+    real, cplx = np.float64, np.complex128
+    start = np.ascontiguousarray(x0, dtype=cplx)
+    _rows(planes[0], planes[1], np.ascontiguousarray(coef, dtype=real),
+          np.ascontiguousarray(shift, dtype=real), start,
+          start if p0 is None else np.ascontiguousarray(p0, dtype=cplx), p0 is not None,
+          np.ascontiguousarray(limit, dtype=real), int(iterations),
           energies, states, unconverged, steps, directions)
     return Solution(energies, states, unconverged, int(steps.max(initial=0)), directions)
 
