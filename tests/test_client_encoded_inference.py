@@ -62,9 +62,9 @@ async def test_encoded_inputs_are_refused_by_an_unlike_model(server: SimServer,
     params = {"operators_to_forecast": ["target"], "state_parameters": STATE}
     async with standardized, raw_units, fewer:
         encoded = standardized.encode_inference(iris.iloc[:5], ["target"])
-        with pytest.raises(UsageError, match="other units.*encode_inference"):
+        with pytest.raises(UsageError, match=r"other units.*encode_inference"):
             await raw_units.inference(encoded, params)
-        with pytest.raises(UsageError, match="operators.*encode_inference"):
+        with pytest.raises(UsageError, match=r"operators.*encode_inference"):
             await fewer.inference(encoded, params)
         with pytest.raises(UsageError, match="to forecast"):
             await standardized.inference(encoded, {"state_parameters": STATE})
@@ -108,6 +108,6 @@ def test_the_memo_returns_copies_and_keeps_no_errors() -> None:
         raise ValueError("unreadable")
 
     for _ in range(2):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="unreadable"):
             memo.frame("bad", fail)
     assert parsed[-2:] == ["bad", "bad"]

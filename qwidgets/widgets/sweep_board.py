@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -69,6 +70,9 @@ class SweepBoard(QWidget):
     message = Unicode("", help="What the board did last (a model handed on...)").tag(sync=True)
     error = Unicode("", help="The last problem, '' if none").tag(sync=True)
     _has_dashboard = Bool(False, help="'Use this model' hands the model to a dashboard").tag(sync=True)
+    # Names this board to its views: a view rendered anew (the static form rewritten at the
+    # sweep's end) gives the keyboard's focus back to the control the last view had it on.
+    _view_key = Unicode(help="This board's id among the page's views").tag(sync=True)
 
     _sweep: Any = None
     _unsubscribe: Callable[[], Any] | None = None
@@ -80,6 +84,7 @@ class SweepBoard(QWidget):
         super().__init__(**kwargs)
         self.dashboard = dashboard
         self._has_dashboard = dashboard is not None
+        self._view_key = uuid.uuid4().hex
         self.chosen: AsyncQcogClient | None = None
         self._choosers: list[Chooser] = []
         self._throttle = Throttle(self._flush, update_interval)

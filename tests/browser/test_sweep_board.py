@@ -1,7 +1,8 @@
 """SweepBoard in JupyterLab: a real sweep on the embedded simulator fills the board in, a long
 configuration is cancelled with its row's button (the server confirms it, the row keeps its
-reason), headers sort by click and by keyboard (the kernel gets the order), the sparklines are
-drawn, the badges stay readable in the dark theme, and nothing lands in the console."""
+reason), headers sort by click and by keyboard (the kernel gets the order), the focus survives
+the re-render at the sweep's end, the sparklines are drawn, the badges stay readable in the
+dark theme, and nothing lands in the console."""
 
 from __future__ import annotations
 
@@ -84,10 +85,15 @@ def test_board_fills_in_cancels_sorts_and_reads_in_dark(lab: Lab, page: Any) -> 
     assert slow.locator(".qw-sweep-reason").inner_text().strip()  # the reason stays on the board
     assert slow.get_by_role("button", name="Cancel configuration 0").is_hidden()
 
-    # the others complete; the board says so; each completed row drew its loss
+    # the others complete; the board says so; each completed row drew its loss. The keyboard's
+    # focus, left on a header meanwhile, is still there after the board's final re-render.
+    header(page, "#").focus()
     page.wait_for_function(
         "() => document.querySelector('.qw-sweep .qw-head .qw-badge')?.textContent === 'done'",
         timeout=180_000)
+    page.wait_for_function(
+        "() => document.activeElement?.getAttribute('aria-label') === 'Sort by #'"
+        " && document.activeElement.closest('.qw-sweep') !== null", timeout=5_000)
     assert "6 completed" in board.locator(".qw-sweep-summary").inner_text()
     points = page.evaluate(SPARK)
     assert len(points) == ROWS - 1

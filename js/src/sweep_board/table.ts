@@ -2,6 +2,7 @@
 // kept across updates (so focus stays on a row's button while the board refreshes) and only
 // moved when the order changes. Every value is set as text.
 import { h, setText } from "../shared/dom";
+import { keepFocusAcross } from "../shared/focus";
 import { type Row, type SortState, CANCELLABLE, ariaSort, cellText, progressText, sparkPoints, timeText } from "./logic";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -125,6 +126,10 @@ export class SweepTable {
     const signature = JSON.stringify(columns);
     if (signature === this.signature) return;
     this.signature = signature;
+    keepFocusAcross(this.el, () => this.rebuild(columns));
+  }
+
+  private rebuild(columns: Column[]): void {
     this.columns = columns;
     this.views.clear();
     this.body.replaceChildren();

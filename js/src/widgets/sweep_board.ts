@@ -5,6 +5,7 @@
 // no kernel (saved notebook, exported page); only the buttons talk to the kernel.
 import type { AnyWidget, RenderProps } from "@anywidget/types";
 import { h, injectStyle, setText } from "../shared/dom";
+import { carryFocus } from "../shared/focus";
 import { REQUEST } from "../shared/kinds";
 import { type BaseTraits, Requester, errorText } from "../shared/request";
 import { BADGE, BASE_CSS, ROOT_ATTRS, keepKeys } from "../shared/theme";
@@ -46,6 +47,7 @@ type Traits = BaseTraits & {
   message: string;
   error: string;
   _has_dashboard: boolean;
+  _view_key: string;
 };
 
 function render({ model, el }: RenderProps<Traits>): () => void {
@@ -134,8 +136,11 @@ function render({ model, el }: RenderProps<Traits>): () => void {
   const unwatch = watch(model, ["title", "sweep_id", "columns", "metric_name", "rows", "done", "sort_by", "descending",
     "chosen_index", "message", "error", "_has_dashboard", "_offline"], redraw);
   redraw();
+  const key = model.get("_view_key");
+  const dropFocus = key ? carryFocus(key, root) : () => {};
   return () => {
     unwatch();
+    dropFocus();
     requester.dispose();
   };
 }
