@@ -15,11 +15,26 @@ method compiled per row instead (``lobpcg_kernel``): 5-12x less CPU at dim 16, a
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from types import ModuleType
+
 import numpy as np
 
-from qwidgets.sim.engine import lobpcg_kernel
 from qwidgets.sim.engine.iterative import Batch, Solution, limits
 from qwidgets.sim.engine.rows import LinearRows, Rows, dots, norms
+
+# numba (and the kernel's module) load on the first solve that uses them: importing them costs
+# about 0.3 s, which every server start and worker start would otherwise pay.
+NUMBA_INSTALLED = importlib.util.find_spec("numba") is not None
+
+
+def compiled_kernel() -> ModuleType | None:
+    """``lobpcg_kernel`` where numba is installed and the kernel not switched off."""
+    if not NUMBA_INSTALLED:
+        return None
+    kernel = importlib.import_module("qwidgets.sim.engine.lobpcg_kernel")
+    return kernel if kernel.AVAILABLE else None
 
 
 def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
@@ -32,8 +47,9 @@ def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
     (then the Ritz vector is the extrapolated state, at the best step) or the last pass's search
     direction of a row that had not converged (then LOBPCG resumes instead of restarting)."""
     limit = limits(rows, tol)
-    if lobpcg_kernel.AVAILABLE and isinstance(rows, LinearRows):
-        return lobpcg_kernel.solve_rows(rows.structure.planes, rows.coef, rows.shift, x0, p0,
+    kernel = compiled_kernel() if isinstance(rows, LinearRows) else None
+    if kernel is not None and isinstance(rows, LinearRows):
+        return kernel.solve_rows(rows.structure.planes, rows.coef, rows.shift, x0, p0,
                                         limit, iterations)
     batch, n = x0.shape
     out = Batch(batch, n, directions=True)
