@@ -217,7 +217,9 @@ def _run_query(jobs: JobStore, ns: str, body: dict[str, Any]) -> dict[str, Any]:
             if all(pattern.search(line["message"]) for name, pattern in filters
                    if name == "@message"):
                 rows.append((line["time"], line["message"], stream))
-    rows.sort()
+    # by time, and lines of one millisecond in the order they were logged (a sort on the
+    # whole row put them in the order of their text: metrics came back out of order)
+    rows.sort(key=lambda r: r[0])
     results = [[{"field": name, "value": _value(name, row)} for name in fields]
                for row in rows[:limit]]
     return {"status": "Complete", "results": results,
