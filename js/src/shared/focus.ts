@@ -4,16 +4,19 @@
 // aria-label, unique within a view); a new view of the same model gives the focus back to that
 // control, unless the user has put it somewhere else meanwhile.
 
-type Mark = { label: string };
-
-// By the widget's own key, not by the model object: anywidget hands each view a proxy of its own.
-const marks = new Map<string, Mark>();
+// The focused control's aria-label, by the widget's own key, not by the model object: anywidget
+// hands each view a proxy of its own.
+const marks = new Map<string, string>();
 const roots = new Map<string, Set<HTMLElement>>();
 const RETRY_MS = 50;
 const RETRIES = 40; // the new view may reach the page a little after it renders
 
 function label(target: EventTarget | null): string | null {
   return target instanceof HTMLElement ? target.getAttribute("aria-label") : null;
+}
+
+function control(root: HTMLElement, name: string): HTMLElement | undefined {
+  return [...root.querySelectorAll<HTMLElement>("[aria-label]")].find((el) => el.getAttribute("aria-label") === name);
 }
 
 function ours(model: string, node: Element | null): boolean {
@@ -30,7 +33,7 @@ export function carryFocus(model: string, root: HTMLElement): () => void {
   views.add(root);
   const onIn = (e: FocusEvent) => {
     const name = label(e.target);
-    if (name) marks.set(model, { label: name });
+    if (name) marks.set(model, name);
   };
   const onOut = (e: FocusEvent) => {
     // focus moved to something else on the page: the user went on, nothing to give back
@@ -48,7 +51,7 @@ export function carryFocus(model: string, root: HTMLElement): () => void {
     const active = document.activeElement;
     const free = !active || active === document.body || (ours(model, active) && !root.contains(active));
     if (root.isConnected && free) {
-      const target = [...root.querySelectorAll<HTMLElement>("[aria-label]")].find((el) => el.getAttribute("aria-label") === mark.label);
+      const target = control(root, mark);
       if (target) {
         target.focus({ preventScroll: true });
         if (document.activeElement === target) return;
@@ -75,6 +78,5 @@ export function keepFocusAcross(root: HTMLElement, rebuild: () => void): void {
   const name = active instanceof HTMLElement && root.contains(active) ? active.getAttribute("aria-label") : null;
   rebuild();
   if (!name || (document.activeElement && root.contains(document.activeElement))) return;
-  const target = [...root.querySelectorAll<HTMLElement>("[aria-label]")].find((el) => el.getAttribute("aria-label") === name);
-  target?.focus({ preventScroll: true });
+  control(root, name)?.focus({ preventScroll: true });
 }

@@ -47,10 +47,9 @@ def lobpcg(rows: Rows, x0: np.ndarray, iterations: int, tol: float,
     (then the Ritz vector is the extrapolated state, at the best step) or the last pass's search
     direction of a row that had not converged (then LOBPCG resumes instead of restarting)."""
     limit = limits(rows, tol)
-    kernel = compiled_kernel() if isinstance(rows, LinearRows) else None
-    if kernel is not None and isinstance(rows, LinearRows):
-        return kernel.solve_rows(rows.structure.planes, rows.coef, rows.shift, x0, p0,
-                                        limit, iterations)
+    if isinstance(rows, LinearRows) and (kernel := compiled_kernel()) is not None:
+        return kernel.solve_rows(rows.structure.planes, rows.coef, rows.shift, x0, p0, limit,
+                                 iterations)
     batch, n = x0.shape
     out = Batch(batch, n, directions=True)
     S = np.zeros((batch, 3, 2 * n), dtype=np.complex128)

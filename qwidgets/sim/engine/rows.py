@@ -15,6 +15,8 @@ Both give the two scales the stopping rule needs per row: the rms eigenvalue sqr
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 
@@ -134,10 +136,6 @@ class LinearStructure:
         n = self.dim
         # stacked[:, j N + i] = M_j[i, :]: psi @ stacked gives (M_j psi)[i] in column j N + i
         self.stacked = np.ascontiguousarray(self.matrices.transpose(2, 0, 1).reshape(n, -1))
-        # the compiled LOBPCG's layout (lobpcg_kernel): real and imaginary parts of each M_j^T,
-        # whose rows are M_j's columns, so that a product is a sum of contiguous rows
-        transposed = self.matrices.transpose(0, 2, 1)
-        self.planes = (np.ascontiguousarray(transposed.real), np.ascontiguousarray(transposed.imag))
         self.traces = np.real(np.einsum("jii->j", self.matrices))
         traceless = self.matrices.copy()
         idx = np.arange(n)
@@ -147,6 +145,14 @@ class LinearStructure:
         # einsum's own loop, not BLAS: the same rounding on any number of threads, so the
         # stopping limits do not depend on where this runs.
         self.traceless_gram = np.real(np.einsum("in,jn->ij", flat.conj(), flat)) / n
+
+    @cached_property
+    def planes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The compiled LOBPCG's layout (``lobpcg_kernel``): real and imaginary parts of each
+        M_j^T, whose rows are M_j's columns, so that a product is a sum of contiguous rows.
+        Made on first use: without numba nothing reads it."""
+        transposed = self.matrices.transpose(0, 2, 1)
+        return np.ascontiguousarray(transposed.real), np.ascontiguousarray(transposed.imag)
 
 
 # ---------------------------------------------------------------- row-wise vector helpers

@@ -33,7 +33,6 @@ class Recent:
         self._frames: OrderedDict[bytes, tuple[pd.DataFrame, int]] = OrderedDict()
         self._bytes = 0
         self._fits: OrderedDict[Hashable, None] = OrderedDict()
-        self.frame_hits = 0
 
     def frame(self, payload: object, parse: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """``parse()`` of ``payload``, or a copy of the frame an earlier call parsed from the
@@ -46,7 +45,6 @@ class Recent:
             found = self._frames.get(digest)
             if found is not None:
                 self._frames.move_to_end(digest)
-                self.frame_hits += 1
                 return found[0].copy()
         frame = parse()
         size = len(payload)
