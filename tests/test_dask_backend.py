@@ -140,6 +140,26 @@ def test_progress_streams_back_while_the_worker_trains(whole: Client) -> None:
     assert np.array(finished.loss).shape == (3, 8)
 
 
+def test_two_trainings_of_one_dataset_run_on_two_workers(whole: Client) -> None:
+    # Dask puts a task where its inputs are: left alone, both would queue on the one worker
+    # holding the scattered dataset while the other idles
+    backend = DaskBackend(whole)
+    inbox = Inbox()
+    backend.start(inbox)
+    try:
+        for guid in ("left", "right"):
+            backend.run(_task(guid, slow_params(2), dataset="spread"))
+        deadline = time.monotonic() + 120
+        while None in (workers := [_worker_of(whole, g) for g in ("left", "right")]):
+            assert not inbox.of(Finished, "left") + inbox.of(Finished, "right"), \
+                "the two trainings ran one after the other"
+            assert time.monotonic() < deadline, f"not both running: {workers}"
+            time.sleep(0.02)
+        assert workers[0] != workers[1], f"both trainings were put on {workers[0]}"
+    finally:
+        backend.shutdown()
+
+
 def test_a_batch_of_messages_keeps_the_latest_of_each_kind_in_order() -> None:
     key = ("ns", "g")
     progress = [Progress(pass_index=0, batch_index=b, num_passes=1, num_batches=3, loss=0.5,

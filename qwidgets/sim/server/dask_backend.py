@@ -41,6 +41,7 @@ from qwidgets.sim.server.backend import (
     Stopped,
     TrainingTask,
 )
+from qwidgets.sim.server.dask_placement import Placement
 from qwidgets.sim.server.dask_worker import event_name, packed, work
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Run:
     stop_requested: bool = False
     ended: bool = False
     holds_data: bool = False
+    worker: str | None = None  # where it was placed (see ``dask_placement``)
 
     @property
     def dataset(self) -> DatasetId:
@@ -148,6 +150,7 @@ class DaskBackend:
         self._threads: list[threading.Thread] = []
         self._slots = 1
         self._slots_read = 0.0
+        self._placement = Placement()
         self._numbers = itertools.count()
         self._spent: list[Future] = []  # ended runs' futures, released after the next submit
         self._spent_since = 0.0
@@ -300,9 +303,12 @@ class DaskBackend:
         task = run.task
         data = self._dataset(task, data)
         run.holds_data = True
+        run.worker = self._placement.take()
+        where = {} if run.worker is None else {"workers": [run.worker],
+                                               "allow_other_workers": True}
         future = self.client.submit(
             work, task.without_data(), data, task.csv[1], self.name, run.run_id,
-            key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0)
+            key=f"qwidgets-train-{task.key[1]}-{run.run_id}", pure=False, retries=0, **where)
         run.future = future
         run.submitted = True
         future.add_done_callback(lambda _f: self._command("done", run))
@@ -395,6 +401,8 @@ class DaskBackend:
             self._send(message)
         if run.holds_data:
             self._release_dataset(run.dataset)
+        if run.worker is not None:
+            self._placement.give_back(run.worker)
         if run.submitted and not self._halt.is_set():
             self._command("forget", run)
 
@@ -408,7 +416,9 @@ class DaskBackend:
 
     def _refresh_slots(self) -> None:
         self._slots_read = time.monotonic()
-        threads = max(1, sum(self.client.nthreads().values()))
+        workers = self.client.nthreads()
+        self._placement.refresh(workers)
+        threads = max(1, sum(workers.values()))
         self._slots = min(threads, self.max_slots or threads)
 
 
