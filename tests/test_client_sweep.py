@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -260,6 +263,57 @@ def test_reattach_by_id_in_a_new_loop(server: SimServer, iris: pd.DataFrame,
     assert sweep.best is not None
     assert sweep.best.metric is not None
     assert count_rows(server, "models") == models + 3
+
+
+# Another kernel: attaches the sweep through the public client and follows it until its stdin
+# closes (the token comes in the environment, never on a command line).
+OTHER_KERNEL = """
+import asyncio, os, sys
+from qwidgets.client import AsyncQcogClient
+async def main():
+    async with await AsyncQcogClient.create(token=os.environ["QW_TOKEN"],
+                                            hostname=sys.argv[2], port=int(sys.argv[3])) as c:
+        sweep = await c.attach_sweep(sys.argv[1])
+        print("following", flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+        await sweep.detach()
+asyncio.run(main())
+"""
+
+
+def test_a_sweep_another_kernel_follows_is_not_attached_twice(
+        server: SimServer, iris: pd.DataFrame, sweep_dir: Path) -> None:
+    async def started() -> str:
+        async with await client_for(server.url, server.token) as client:
+            sweep = client.start_sweep(iris, [LONG, {"num_passes": 1}], concurrency=1)
+            await until(running(sweep, 0))
+            await sweep.detach()
+            return sweep.id
+
+    async def attach(sweep_id: str) -> list[str]:
+        async with await client_for(server.url, server.token) as client:
+            sweep = await client.attach_sweep(sweep_id)
+            await sweep.cancel(0)
+            await sweep.wait()
+            return [r.status for r in sweep.rows]
+
+    sweep_id = asyncio.run(started())
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_KERNEL, sweep_id, server.host, str(server.port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "QW_TOKEN": server.token})
+    assert other.stdin is not None
+    assert other.stdout is not None
+    try:
+        assert other.stdout.readline().strip() == "following"
+        # Both would start the queued row: refused, naming who follows it.
+        with pytest.raises(UsageError, match=f"followed by another process \\(pid {other.pid}"):
+            asyncio.run(attach(sweep_id))
+    finally:
+        other.stdin.close()
+        assert other.wait(60) == 0
+    # Once that kernel lets go (or dies: the lock goes with its process), this one goes on.
+    assert asyncio.run(attach(sweep_id)) == ["cancelled", "completed"]
 
 
 def test_the_blocking_facade(server: SimServer, iris: pd.DataFrame) -> None:

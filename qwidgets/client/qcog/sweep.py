@@ -88,6 +88,7 @@ class Sweep:
         self._row_text: dict[int, str] = {}  # each row as JSON, until it changes
         self._save_later: asyncio.TimerHandle | None = None
         self._finished = False
+        self._hold: sweep_store.Hold | None = None  # while this process follows the sweep
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -198,7 +199,9 @@ class Sweep:
             if row.status != "invalid":
                 self._plans[row.index] = plan(row.config, self._shared.operators,
                                               self._shared.targets, self._shared.training_rows)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sweep {self.id}")
+        loop = asyncio.get_running_loop()
+        self._hold = sweep_store.hold(self.id)
+        self._task = loop.create_task(self._run(), name=f"sweep {self.id}")
         self._task.add_done_callback(_report)
         return self
 
@@ -222,6 +225,8 @@ class Sweep:
         finally:
             poller.cancel()
             self._save(now=True)
+            if self._hold is not None:
+                self._hold.release()
             self._finished = True
             self._notify()
 

@@ -73,8 +73,8 @@ async def attach_sweep(parent: AsyncQcogClient, sweep_id: str, *,
     sweep = Sweep(parent, sweep_id, rows, list(body["columns"]), str(body["metric"]),
                   SweepData.from_dict(body["data"]), concurrency=limit,
                   poll_time=float(poll_time))
-    _LIVE[sweep_id] = sweep
-    return sweep.start()
+    _LIVE[sweep_id] = sweep.start()  # refused (another process follows it): not kept
+    return sweep
 
 
 def _check_positive(name: str, value: Any, integer: bool) -> None:
