@@ -124,6 +124,19 @@ async def test_the_first_training_starts_every_worker_and_completes(tmp_path: Pa
     assert all(_gone(p) for p in workers)
 
 
+async def test_a_warm_pool_starts_its_workers_with_the_server(tmp_path: Path) -> None:
+    # what the notebooks' embedded server and `serve` use: the first training must not wait
+    # seconds for the workers' imports
+    pool = ProcessPool(2, warm=True)
+    async with serving(tmp_path / "s", training_backend=pool) as api:
+        workers = pool.worker_pids()
+        assert len(workers) == 2  # before any training
+        guid = (await api.start_training(linear_frame(), quick_params()))["guid"]
+        assert (await api.wait(guid))["status"] == "completed"
+        assert pool.worker_pids() == workers  # those workers trained it
+    assert all(_gone(p) for p in workers)
+
+
 async def test_shutdown_during_the_workers_start_leaves_nothing(tmp_path: Path) -> None:
     before = set(psutil.Process().children(recursive=True))
     pool = ProcessPool(2)

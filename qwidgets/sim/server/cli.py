@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tokens:
         tokens = [secrets.token_urlsafe(24)]
     try:
-        backend = training_backend(args.dask, args.workers)
+        backend = training_backend(args.dask, args.workers, warm=True)
     except (ImportError, ValueError) as exc:
         print(f"error: --dask: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ from aiohttp import web
 from qwidgets.sim.braket import job_routes
 from qwidgets.sim.server.app import ServerLimits, make_app, runner_options
 from qwidgets.sim.server.dirlock import DataDirInUseError, DirLock
+from qwidgets.sim.server.process_pool import ProcessPool
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -129,11 +130,13 @@ class SimServer:
             loop.close()
 
 
-def training_backend(dask: str | Client | None, workers: int | None) -> Backend | None:
+def training_backend(dask: str | Client | None, workers: int | None,
+                     warm: bool = False) -> Backend | None:
     """The backend of ``start(dask=...)`` and ``serve --dask``: None for the default local
-    pool; raises ``ValueError`` (a bad address) or ``ImportError`` naming the extra."""
+    pool (a pool whose workers start with the server if ``warm``); raises ``ValueError`` (a
+    bad address) or ``ImportError`` naming the extra."""
     if dask is None:
-        return None
+        return ProcessPool(workers, warm=True) if warm else None
     from qwidgets.sim.server.dask_backend import DaskBackend
 
     return DaskBackend(dask, max_slots=workers)
@@ -150,7 +153,7 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
           data_dir: str | Path | None = None, max_body_bytes: int | None = None,
           training_workers: int | None = None, run_job_code: bool = False,
           limits: ServerLimits | None = None, dask: str | Client | None = None,
-          _local_token: bool = False) -> SimServer:
+          warm_workers: bool = False, _local_token: bool = False) -> SimServer:
     """Serve the simulator from a daemon thread; ``port=0`` picks a free port.
 
     ``token=None``: a random token (read it from ``.token``). ``data_dir=None``: a fresh
@@ -161,9 +164,11 @@ def start(*, host: str = "127.0.0.1", port: int = 0, token: str | None = None,
     ``dask``: run the trainings on a Dask cluster instead of local worker processes: its
     scheduler's address (``"tcp://host:8786"``) or a ``distributed.Client``; needs
     ``pip install "qwidgets[dask]"`` (``training_workers`` then caps the trainings at once).
+    ``warm_workers``: start the local training workers with the server rather than with the
+    first training (which then waits a few seconds for their imports).
     """
     token = token if token is not None else secrets.token_urlsafe(32)
-    backend = training_backend(dask, training_workers)
+    backend = training_backend(dask, training_workers, warm_workers)
     temp = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="qwidgets-sim-") if data_dir is None else data_dir)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -236,7 +241,9 @@ def default_server() -> SimServer:
         directory = default_data_dir()
         token = local_token(directory)
         try:
-            _default = start(token=token, data_dir=directory, _local_token=True)
+            # warm: a notebook's first training should not wait for the workers' imports
+            _default = start(token=token, data_dir=directory, warm_workers=True,
+                             _local_token=True)
         except DataDirInUseError:
             _default = _attach(directory, token)
         return _default

@@ -112,11 +112,12 @@ class WorkerProcess:
 class ProcessPool:
     """A ``Backend`` of ``workers`` processes (default: the machine's cores), each training
     one task at a time at ``niceness`` on ``threads`` row threads (default: its share of the
-    cores). The workers start on the first ``run``; from then on a worker that dies is
-    replaced at once and its task delivered as ``Lost``."""
+    cores). The workers start on the first ``run`` (with ``warm``: at ``start``, so that
+    the first training does not wait seconds for their imports); from then on a worker that
+    dies is replaced at once and its task delivered as ``Lost``."""
 
     def __init__(self, workers: int | None = None, *, niceness: int = 10,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, warm: bool = False) -> None:
         size = workers if workers is not None else os.cpu_count() or 1
         if size < 1:
             raise ValueError(f"training_workers must be at least 1, not {size}")
@@ -125,6 +126,7 @@ class ProcessPool:
         self.size = size
         self.niceness = max(0, niceness)
         self.threads = threads or max(1, parts.cores() // size)
+        self.warm = warm
         self._workers: list[WorkerProcess] = []
         self._lock = threading.Lock()
         self._deliver: Deliver | None = None
@@ -151,6 +153,11 @@ class ProcessPool:
             if self._deliver is not None:
                 raise RuntimeError("the process pool is already started")
             self._deliver = deliver
+            if self.warm:
+                try:
+                    self._fill()
+                except OSError:  # the first training tries again, and reports it
+                    log.warning("cannot start the training workers yet", exc_info=True)
 
     def run(self, task: TrainingTask) -> None:
         dataset = data_key(task)
