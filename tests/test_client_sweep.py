@@ -223,6 +223,21 @@ async def test_the_quota_of_active_trainings_is_waited_out(start_sim: StartSim,
     assert count_rows(server, "training_parameters") == 4  # stored once, however many tries
 
 
+async def test_train_time_leaves_out_the_wait_for_a_place_on_the_service(
+        start_sim: StartSim, iris: pd.DataFrame) -> None:
+    server = start_sim(training_workers=1)  # the three trainings run one after another
+    async with await client_for(server.url, server.token) as client:
+        await client.sweep(iris, {"num_passes": 1})  # the worker started and imported
+        sweep = client.start_sweep(iris, {"seed": [1, 2, 3], "num_passes": 60}, concurrency=3,
+                                   poll_time=0.05)
+        board = await sweep.wait()
+    assert list(board["status"]) == ["completed"] * 3, board
+    times = [r.train_time_s for r in sweep.rows]
+    assert all(t is not None for t in times)
+    # same work each: the last one's time is its own, not the two before it as well
+    assert max(times) < 1.6 * min(times), times
+
+
 def test_reattach_by_id_in_a_new_loop(server: SimServer, iris: pd.DataFrame,
                                       sweep_dir: Path) -> None:
     configs = [LONG, {"num_passes": 1}, {"num_passes": 2}]

@@ -364,6 +364,11 @@ class Sweep:
         status = str(view.get("status"))
         loss = flat_loss(client.trained_model.get("loss"))
         progress = float(view.get("training_completion") or 0)
+        if status == "pending":
+            # still waiting for a place on the service: its train time starts after this
+            # look (give or take a poll), not at its submission
+            row.started_at = time.time()
+            self._row_text.pop(row.index, None)
         if status in WAITING_STATUSES:
             shown = "processing" if status == "cancelled_pending" else status
             reason = "cancelling" if status == "cancelled_pending" else row.reason

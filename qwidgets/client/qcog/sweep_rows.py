@@ -24,7 +24,8 @@ class SweepRow:
     ``reason``: why it is not completed (or what it waits for); ``progress``: 0-100;
     ``loss``: the batch losses in order; ``metric``: the sweep's metric on the held-out rows;
     ``scores``: every score computed (accuracy, or r2 and mae); ``train_time_s``: from the
-    training's start to its end, as seen by the client."""
+    last poll that saw the training waiting for a place on the service (``pending``) to the
+    poll that saw it end: its own time, give or take a poll interval, without its wait."""
 
     index: int
     config: dict[str, Any]
