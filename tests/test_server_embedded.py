@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 import qwidgets.sim as sim
@@ -208,6 +209,30 @@ def test_cli_never_prints_a_given_token(tmp_path: Path) -> None:
     finally:
         out = _stop(env_proc)
     assert "from-the-env" not in out
+
+
+def test_cli_starts_its_training_workers_with_the_server_and_ctrl_c_ends_them(
+        tmp_path: Path) -> None:
+    proc, port = _serve(tmp_path, "--token", "t", "--workers", "2")
+    try:
+        assert _wait_up(port, "t") == 200
+        deadline = time.monotonic() + 30
+        while len(workers := [p for p in psutil.Process(proc.pid).children()
+                              if "pool_worker" in " ".join(p.cmdline())]) < 2:
+            assert time.monotonic() < deadline, "no training worker before a first training"
+            time.sleep(0.1)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+
+
+def test_cli_names_the_option_of_a_bad_worker_count(tmp_path: Path) -> None:
+    proc, _ = _serve(tmp_path, "--workers", "0")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "error: --workers: training_workers must be at least 1, not 0" in out
 
 
 def test_importing_the_engine_does_not_import_aiohttp() -> None:

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         backend = training_backend(args.dask, args.workers, warm=True)
     except (ImportError, ValueError) as exc:
-        print(f"error: --dask: {exc}", file=sys.stderr)
+        print(f"error: {'--dask' if args.dask else '--workers'}: {exc}", file=sys.stderr)
         return 2
     try:
         app = make_app(args.data_dir, set(tokens), training_workers=args.workers,
