@@ -137,6 +137,41 @@ async def test_a_warm_pool_starts_its_workers_with_the_server(tmp_path: Path) ->
     assert all(_gone(p) for p in workers)
 
 
+# A kernel: its server's workers start with it; an interrupt (SIGINT) only stops a cell.
+KERNEL = """
+import signal, sys
+import qwidgets.sim as sim
+signal.signal(signal.SIGINT, lambda *_: None)
+with sim.start(warm_workers=True, training_workers=1, data_dir=sys.argv[1]):
+    print("up", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_interrupting_the_kernel_leaves_its_training_workers_running(tmp_path: Path) -> None:
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, str(tmp_path / "s")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)  # as Jupyter starts kernels
+    assert kernel.stdin is not None
+    assert kernel.stdout is not None
+    try:
+        assert kernel.stdout.readline().strip() == "up"
+        deadline = time.monotonic() + 30
+        while not (workers := [p for p in psutil.Process(kernel.pid).children()
+                               if "pool_worker" in " ".join(p.cmdline())]):
+            assert time.monotonic() < deadline, "the warm server started no worker"
+            time.sleep(0.05)
+        time.sleep(1.0)  # past its imports
+        os.killpg(kernel.pid, signal.SIGINT)  # JupyterLab's interrupt button
+        time.sleep(1.0)
+        assert all(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    finally:
+        kernel.stdin.close()
+        assert kernel.wait(60) == 0
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == []
+
+
 async def test_shutdown_during_the_workers_start_leaves_nothing(tmp_path: Path) -> None:
     before = set(psutil.Process().children(recursive=True))
     pool = ProcessPool(2)

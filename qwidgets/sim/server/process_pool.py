@@ -65,7 +65,11 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "qwidgets.sim.server.pool_worker", str(cmd_read),
                  str(msg_write), str(niceness), str(threads)],
-                pass_fds=(cmd_read, msg_write), stdin=subprocess.DEVNULL, env=env)
+                pass_fds=(cmd_read, msg_write), stdin=subprocess.DEVNULL, env=env,
+                # out of the server's process group: JupyterLab interrupts a kernel with a
+                # SIGINT to its whole group, which killed the trainings; a worker ends with
+                # its server's end of the pipe, or when the pool asks or kills it
+                start_new_session=True)
         except BaseException:
             for fd in (cmd_write, msg_read):
                 os.close(fd)
