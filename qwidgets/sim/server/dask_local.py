@@ -27,7 +27,8 @@ def local_cluster(workers: int = 2, threads: int = 1, timeout: float = 60.0) -> 
     threads each, on loopback; closed (workers and all) when the block ends."""
     process = subprocess.Popen(
         [sys.executable, "-c", CLUSTER_SCRIPT.format(workers=int(workers), threads=int(threads))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        start_new_session=True)  # a kernel's interrupt (SIGINT to its group) must not end it
     assert process.stdin is not None
     assert process.stdout is not None
     try:
